@@ -1,0 +1,351 @@
+"""The simulation model: client, network, service and protection, as SimPy callbacks.
+
+SimPy is the engine. Long-lived parts (the load sensor, the fault clock, the buffer's
+re-tuning, the state sampler) are generator processes. Requests are not: each one is a
+chain of callbacks on plain events (arrival -> service completion), and all timers of
+one length share a FIFO (:mod:`mbsim.timers`), so a request costs about two SimPy
+events.
+
+Flow of one logical request (times in s):
+
+1. It arrives (open loop) with its own draws (:mod:`mbsim.streams`) and, when the horn
+   is on, a hard deadline ``t0 + deadline``.
+2. Each attempt asks the strategy; a refused attempt is answered from the snapshot (horn
+   on) or fails fast (``rejected``).
+3. The request leg may lose it (loss, partition). Otherwise the service's admission (the
+   MBB) admits it or answers 429 + Retry-After; the client retries after Retry-After if
+   that is before its deadline, else falls back or gives up.
+4. Admitted, it waits FIFO for one of ``workers``; its service time is inflated by the
+   load function and tail spikes, or held by an outage (hang), or replaced by a fast
+   error.
+5. The response leg may lose it. An answer reaches the client one RTT (plus any delay
+   spike) after the service finishes; the strategy is told when the service finishes,
+   with the latency the client will see.
+6. The client's timer (``client.timeout_ms``) and the horn's deadline catch whatever
+   never came back: timeouts are retried with back-off; at the deadline the snapshot
+   answers (the client re-asks with FALLBACK and the kernel answers it).
+
+The server never cancels work the client abandoned.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from typing import Iterator
+
+from simpy import Environment
+from .events import Call
+
+from .faults import FaultClock
+from .metrics import ERROR, FALLBACK, MISS, REJECTED, SUCCESS, TIMEOUT, Recorder
+from .protection import Protection
+from .scenario import Scenario
+from .sensor import LoadSensor
+from .strategy import Outcome
+from .timers import FifoTimers
+
+OK, ERR, TMO, REJ = Outcome.SUCCESS, Outcome.ERROR, Outcome.TIMEOUT, Outcome.REJECTED
+_PI = math.pi
+_cos = math.cos
+
+
+class Request:
+    """One logical request; ``draws`` = (service s, u loss req, u loss resp, u hit,
+    fallback latency s, u spike) for its first attempt."""
+
+    __slots__ = ("t0", "draws", "attempt", "inflight", "settled", "sent_at")
+
+    def __init__(self, t0: float, draws: tuple) -> None:
+        self.t0 = t0
+        self.draws = draws
+        self.attempt = 0
+        self.inflight = False
+        self.settled = False
+        self.sent_at = t0
+
+
+class Model:
+    """One scenario under one protection; call :meth:`start`, then ``env.run``.
+
+    The request path is written for speed: it reads plain attributes, and rare branches
+    (faults, timers, retries) sit behind one flag each.
+    """
+
+    def __init__(self, env: Environment, sc: Scenario, protection: Protection, recorder: Recorder,
+                 gaps: Iterator[float], draws: Iterator[tuple], retry_draws: Iterator[tuple],
+                 backoff: Iterator[float], trace: list | None = None) -> None:
+        self.env = env
+        self.sc = sc
+        self.rec = recorder
+        self.record = recorder.settle
+        self.gaps = gaps
+        self.draws = draws
+        self.retry_draws = retry_draws
+        self.backoff = backoff
+        self.trace = trace
+        self.strategy = protection.strategy
+        self.adm = protection.admission
+        fb = protection.fallback
+        self.horn = fb is not None and fb.enabled
+        self.deadline_s = fb.deadline_ms / 1e3 if self.horn else math.inf
+        self.hit_ratio = sc.snapshot.hit_ratio
+        svc = sc.service
+        self.workers = svc.workers
+        self.busy = 0
+        self.queue: deque = deque()
+        if self.adm is not None:
+            self.adm.attach(self.queue)
+        net = sc.network
+        self.rtt = net.rtt_ms / 1e3
+        self.p_lq = net.loss_request
+        self.p_lr = net.loss_response
+        self.clock = FaultClock(sc.faults, sc.workload.spike_windows)
+        # one flag for everything that can lose or delay a packet
+        self.lossy = bool(net.loss_request or net.loss_response or sc.faults.partitions or sc.faults.delay_spikes)
+        self.hang = sc.faults.down_mode == "hang"
+        self.error_s = sc.faults.error_ms / 1e3
+        self.client = sc.client
+        self.timeout_s = sc.client.timeout_ms / 1e3
+        self.max_retries = sc.client.max_retries
+        self.spike_fraction = sc.workload.spike_fraction
+        self.spike_factor = sc.workload.spike_factor
+        lf = svc.load
+        self.lf = lf
+        self.gain = lf.gain
+        self.psi_scale = lf.psi_scale
+        self.sensor = LoadSensor(svc.capacity_rps, 0.05, lf.trend_window_s)
+        self.omega_term = 0.0  # a * omega^2, refreshed by the sensor
+        self.slope_term = 0.0  # c * tanh(d * slope)
+        self.attempt_timers: FifoTimers | None = None
+        if math.isfinite(self.timeout_s) and not (self.horn and self.timeout_s >= self.deadline_s):
+            self.attempt_timers = FifoTimers(env, self.timeout_s, self._attempt_expired, self._attempt_dead)
+        self.deadline_timers = (FifoTimers(env, self.deadline_s, self._deadline_expired, self._settled)
+                                if self.horn else None)
+        self.arrivals = 0
+        self.attempts = 0  # attempts that reached the service
+        self.reset_server_stats()
+
+    # -- server statistics (theory tests) -------------------------------------
+    def reset_server_stats(self) -> None:
+        self.n_started = 0
+        self.n_waited = 0
+        self.sum_wait = 0.0
+        self.n_done = 0
+        self.sum_sojourn = 0.0
+        self.stats_since = self.env.now
+        self.samples = 0
+        self.sum_in_system = 0  # sum over state samples of (waiting + in service)
+        self.sum_busy = 0
+
+    # -- processes -------------------------------------------------------------
+    def start(self) -> None:
+        env = self.env
+        Call(env, next(self.gaps), None, self._arrive)
+        env.process(self._sense())
+        env.process(self._sample())
+        env.process(self.clock.process(env))
+        if self.adm is not None:
+            env.process(self.adm.process(env, self.sensor))
+
+    def _sense(self):
+        lf, sensor = self.lf, self.sensor
+        seen = 0
+        while True:
+            yield self.env.timeout(sensor.sample_s)
+            sensor.count = self.attempts - seen
+            seen = self.attempts
+            sensor.sample()
+            omega = sensor.omega
+            self.omega_term = lf.a * omega * omega
+            self.slope_term = lf.c * math.tanh(lf.d * sensor.slope)
+
+    def _sample(self, every: float = 0.01):
+        """Every 10 ms: the strategy's state against the ground truth, and queue sizes."""
+        env, rec, st, clock = self.env, self.rec, self.strategy, self.clock
+        while True:
+            now = env.now
+            rec.sample_state(now, int(st.state(now)) if st is not None else 0, clock.unhealthy)
+            self.samples += 1
+            self.sum_in_system += len(self.queue) + self.busy
+            self.sum_busy += self.busy
+            yield env.timeout(every)
+
+    # -- the request path ------------------------------------------------------
+    def _arrive(self, _ev) -> None:
+        """A new logical request: its draws, its deadline, its first attempt."""
+        env = self.env
+        now = env.now
+        self.arrivals += 1
+        d = next(self.draws)
+        req = Request(now, d)
+        if self.deadline_timers is not None:
+            self.deadline_timers.set(req, now)
+        self._send(req, now, d[0], d[1], d[2], d[5])
+        Call(env, next(self.gaps), None, self._arrive)
+
+    def _send(self, req: Request, now: float, s: float, u_lq: float, u_lr: float, u_sp: float) -> None:
+        """One attempt: strategy, request leg, admission, then a worker or the queue."""
+        st = self.strategy
+        if st is not None and not st.allow(now):
+            if self.horn:
+                self._fallback(req, now)
+            else:
+                self._settle(req, REJECTED, now)
+            return
+        a = req.attempt = req.attempt + 1
+        req.inflight = True
+        req.sent_at = now
+        if self.attempt_timers is not None:
+            self.attempt_timers.set(req, now)
+        if self.lossy and (u_lq < self.p_lq or self.clock.partitioned):
+            return  # lost on the request leg
+        self.attempts += 1
+        adm = self.adm
+        if adm is not None and not adm.admit(now, self.busy):
+            self._rejected(req, now)
+        elif self.busy < self.workers:
+            self._begin((req, a, s, u_lr, u_sp, now), now)
+        else:
+            self.queue.append((req, a, s, u_lr, u_sp, now))
+
+    def _begin(self, job: tuple, now: float) -> None:
+        """A worker takes ``job`` = (request, attempt, base service s, u loss resp, u spike, t enqueued)."""
+        self.busy += 1
+        self.n_started += 1
+        wait = now - job[5]
+        if wait > 0.0:
+            self.sum_wait += wait
+            self.n_waited += 1
+        if self.trace is not None:
+            self.trace.append(wait)
+        s = job[2]
+        if job[4] < self.spike_fraction:
+            s *= self.spike_factor
+        clock = self.clock
+        s *= clock.spike_factor
+        if self.gain:
+            queue = self.queue
+            if queue:  # psi > 0: the suspension stiffens
+                psi = len(queue) / self.psi_scale
+                torque = (self.omega_term * (1.0 + self.lf.b * (1.0 - _cos(_PI * (psi if psi < 1.0 else 1.0))))
+                          + self.slope_term)
+            else:
+                torque = self.omega_term + self.slope_term
+            if torque > 0.0:
+                s *= 1.0 + self.gain * torque
+        if clock.down_end is None:
+            Call(self.env, s, (job, s, False), self._complete)
+        elif self.hang:
+            s += clock.down_end - now
+            Call(self.env, s, (job, s, False), self._complete)
+        else:
+            Call(self.env, self.error_s, (job, self.error_s, True), self._complete)
+
+    def _complete(self, ev) -> None:
+        job, s, err = ev._value
+        now = self.env.now
+        self.busy -= 1
+        sojourn = now - job[5]
+        self.n_done += 1
+        self.sum_sojourn += sojourn
+        if self.adm is not None:
+            self.adm.observe(sojourn, s)
+        if self.queue:
+            self._begin(self.queue.popleft(), now)
+        req = job[0]
+        if not req.inflight or req.attempt != job[1]:
+            return  # the client stopped waiting for this attempt (a settled request is never inflight)
+        t_ans = now + self.rtt
+        if self.lossy:
+            if job[3] < self.p_lr or self.clock.partitioned:
+                return  # lost on the response leg
+            t_ans += self.clock.extra_delay_s
+        if t_ans > req.t0 + self.deadline_s or t_ans - req.sent_at > self.timeout_s:
+            return  # a timer fires first and handles it
+        req.inflight = False
+        st = self.strategy
+        if err:
+            if st is not None:
+                st.report(now, ERR, t_ans - req.sent_at)
+            self._error_answer(req, now, t_ans)
+            return
+        if st is not None:
+            st.report(now, OK, t_ans - req.sent_at)
+        req.settled = True
+        self.record(now, SUCCESS, t_ans - req.t0)
+
+    def _error_answer(self, req: Request, now: float, t_ans: float) -> None:
+        if self.horn:
+            self._fallback(req, t_ans)
+        elif req.attempt <= self.max_retries:
+            self._retry_later(req, t_ans - now + self.client.backoff_s(req.attempt - 1, next(self.backoff)))
+        else:
+            self._settle(req, ERROR, t_ans)
+
+    def _rejected(self, req: Request, now: float) -> None:
+        """429 + Retry-After, seen by the client one RTT later."""
+        req.inflight = False
+        st = self.strategy
+        if st is not None:
+            st.report(now, REJ, self.rtt)
+        seen = now + self.rtt
+        wait = (self.adm.retry_after_s if self.client.honour_retry_after
+                else self.client.backoff_s(req.attempt - 1, next(self.backoff)))
+        if req.attempt <= self.max_retries and seen + wait < req.t0 + self.deadline_s:
+            self._retry_later(req, self.rtt + wait)
+        elif self.horn:
+            self._fallback(req, seen)
+        else:
+            self._settle(req, REJECTED, seen)
+
+    def _retry_later(self, req: Request, delay: float) -> None:
+        Call(self.env, delay, req, self._resend)
+
+    def _resend(self, ev) -> None:
+        req = ev._value
+        s, u_lq, u_lr, u_sp = next(self.retry_draws)
+        if not req.settled:
+            self._send(req, self.env.now, s, u_lq, u_lr, u_sp)
+
+    # -- timers ---------------------------------------------------------------
+    def _attempt_dead(self, req: Request, due: float) -> bool:
+        return not req.inflight or req.sent_at + self.timeout_s != due
+
+    @staticmethod
+    def _settled(req: Request, _due: float) -> bool:
+        return req.settled
+
+    def _attempt_expired(self, req: Request, due: float) -> None:
+        if not req.inflight or req.sent_at + self.timeout_s != due:
+            return  # answered, or this timer belongs to an earlier attempt
+        now = self.env.now
+        req.inflight = False
+        if self.strategy is not None:
+            self.strategy.report(now, TMO, now - req.sent_at)
+        if req.attempt <= self.max_retries:
+            self._retry_later(req, self.client.backoff_s(req.attempt - 1, next(self.backoff)))
+        elif self.horn:
+            self._fallback(req, now)
+        else:
+            self._settle(req, TIMEOUT, now)
+
+    def _deadline_expired(self, req: Request, _due: float) -> None:
+        now = self.env.now
+        if req.inflight:
+            req.inflight = False
+            if self.strategy is not None:
+                self.strategy.report(now, TMO, now - req.sent_at)
+        self._fallback(req, now)
+
+    # -- endings --------------------------------------------------------------
+    def _fallback(self, req: Request, t: float) -> None:
+        """The client re-asks with FALLBACK at ``t``; the snapshot answers or misses."""
+        d = req.draws
+        if d[3] < self.hit_ratio:
+            self._settle(req, FALLBACK, t + d[4])
+        else:
+            self._settle(req, MISS, t)
+
+    def _settle(self, req: Request, kind: int, t_answer: float) -> None:
+        req.settled = True
+        self.record(self.env.now, kind, t_answer - req.t0)

@@ -1,0 +1,28 @@
+"""``mbb`` and ``mbb-concurrency``: the mountain-bike buffer, the breaker and the horn."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..buffer import BufferSettings, MountainBikeBuffer
+from ..protection import Protection
+from ..scenario import Scenario
+from ..settings import MbbSettings
+from . import PolicySpec, register
+
+
+def build(p: MbbSettings, sc: Scenario) -> Protection:
+    buffer = MountainBikeBuffer(p.buffer, sc.service.workers, sc.service.mean_ms / 1e3)
+    return Protection(strategy=p.breaker.build(), admission=buffer, fallback=p.fallback)
+
+
+@dataclass(frozen=True)
+class MbbConcurrencySettings(MbbSettings):
+    """As ``mbb``, with the article's 2.5 admission rule (max concurrency) by default."""
+
+    buffer: BufferSettings = field(default_factory=lambda: BufferSettings(mode="concurrency"))
+
+
+register(PolicySpec("mbb", "mountain-bike buffer (window mode) + breaker + ox-horn fallback",
+                    MbbSettings, build))
+register(PolicySpec("mbb-concurrency", "mountain-bike buffer (max-concurrency mode) + breaker + ox-horn",
+                    MbbConcurrencySettings, build))

@@ -1,0 +1,52 @@
+"""Seeded random streams: one per random input, all spawned from one SeedSequence.
+
+Common random numbers: request *i* always gets the *i*-th draw of every per-request
+stream, whatever the policy does with it. Draws are taken in blocks with numpy (fast)
+and handed out one request at a time, so "drawn in blocks" and "drawn when the request
+arrives" give identical numbers. A policy that rejects a request therefore cannot shift
+anybody else's draws.
+"""
+from __future__ import annotations
+
+from itertools import chain
+from typing import Callable, Iterator
+
+import numpy as np
+
+#: Stream names in spawn order. Appending is safe; reordering changes every result.
+STREAMS: tuple[str, ...] = (
+    "arrival",          # exponential gaps of the candidate arrival process (s)
+    "thinning",         # uniforms that thin candidates to the time-varying rate
+    "service",          # base service time of each request's first attempt (s)
+    "loss_request",     # uniform per request: request-leg packet loss
+    "loss_response",    # uniform per request: response-leg packet loss
+    "snapshot_hit",     # uniform per request: is the key in the fallback snapshot?
+    "fallback_latency", # latency of a fallback answer (s)
+    "spike",            # uniform per request: is it a tail spike?
+    "retry",            # draws for retried attempts (service, losses, spike)
+    "backoff",          # jitter of client back-off
+)
+
+BLOCK = 4096
+
+
+def spawn(seed: int) -> dict[str, np.random.Generator]:
+    """One independent ``numpy.random.Generator`` per name in :data:`STREAMS`."""
+    children = np.random.SeedSequence(int(seed)).spawn(len(STREAMS))
+    return {name: np.random.default_rng(child) for name, child in zip(STREAMS, children)}
+
+
+def endless(draw: Callable[[int], np.ndarray], block: int = BLOCK) -> Iterator[float]:
+    """Iterate over floats produced ``block`` at a time by ``draw(block)``."""
+    def blocks() -> Iterator[list[float]]:
+        while True:
+            yield draw(block).tolist()
+    return chain.from_iterable(blocks())
+
+
+def endless_rows(draws: list[Callable[[int], np.ndarray]], block: int = BLOCK) -> Iterator[tuple]:
+    """Iterate over tuples whose k-th item comes from ``draws[k]``, one tuple per request."""
+    def blocks() -> Iterator[list[tuple]]:
+        while True:
+            yield list(zip(*(d(block).tolist() for d in draws)))
+    return chain.from_iterable(blocks())

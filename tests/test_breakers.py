@@ -1,0 +1,83 @@
+"""The article's two breakers on hand-built sequences of outcomes."""
+from mbsim.breakers import BreakerSettings, ConsecutiveFailureBreaker, FailureRatioBreaker
+from mbsim.strategy import Outcome, State, Strategy
+
+OK, ERR, TMO, REJ = Outcome.SUCCESS, Outcome.ERROR, Outcome.TIMEOUT, Outcome.REJECTED
+
+
+def feed(b, t, outcomes, dt=0.001):
+    for o in outcomes:
+        assert b.allow(t)
+        b.report(t, o, 0.001)
+        t += dt
+    return t
+
+
+def test_protocol():
+    assert isinstance(ConsecutiveFailureBreaker(), Strategy)
+    assert isinstance(FailureRatioBreaker(), Strategy)
+
+
+def test_count_breaker_opens_exactly_at_threshold():
+    b = ConsecutiveFailureBreaker(threshold=3, open_s=1.0)
+    t = feed(b, 0.0, [ERR, ERR, OK, ERR, TMO])  # a success resets the run
+    assert b.state(t) == State.CLOSED
+    b.report(t, ERR, 0.001)
+    assert b.state(t) == State.OPEN
+    assert not b.allow(t + 0.5)
+
+
+def test_count_breaker_half_opens_after_wait_and_closes_after_probes():
+    b = ConsecutiveFailureBreaker(threshold=1, open_s=2.0, probes=2)
+    b.report(10.0, ERR, 0.001)
+    assert b.state(11.999) == State.OPEN and not b.allow(11.999)
+    assert b.state(12.0) == State.HALF_OPEN
+    assert b.allow(12.0) and b.allow(12.0) and not b.allow(12.0)  # exactly two probes
+    b.report(12.01, OK, 0.001)
+    assert b.state(12.01) == State.HALF_OPEN
+    b.report(12.02, OK, 0.001)
+    assert b.state(12.02) == State.CLOSED and b.allow(12.02)
+
+
+def test_failed_probe_reopens_for_a_full_wait():
+    b = ConsecutiveFailureBreaker(threshold=1, open_s=1.0)
+    b.report(0.0, ERR, 0.001)
+    assert b.allow(1.0)
+    b.report(1.5, TMO, 0.001)
+    assert b.state(2.4) == State.OPEN and b.state(2.5) == State.HALF_OPEN
+
+
+def test_ratio_breaker_needs_min_calls_and_ratio():
+    b = FailureRatioBreaker(ratio=0.5, window_s=1.0, buckets=10, min_calls=10, open_s=1.0)
+    t = feed(b, 0.0, [ERR] * 9)  # 9 failures but fewer than min_calls
+    assert b.state(t) == State.CLOSED
+    feed(b, t, [OK])  # the 10th call: 9/10 failures >= 50 %
+    assert b.state(t) == State.OPEN
+
+
+def test_ratio_breaker_stays_closed_below_ratio():
+    b = FailureRatioBreaker(ratio=0.5, window_s=1.0, buckets=10, min_calls=10)
+    t = feed(b, 0.0, [OK, ERR, OK, OK, ERR, OK, ERR, OK, ERR, OK])  # 4/10 < 50 %
+    assert b.state(t) == State.CLOSED
+    t = feed(b, t, [ERR])  # 5/11 < 50 %
+    assert b.state(t) == State.CLOSED
+    feed(b, t, [ERR])  # 6/12 = 50 %
+    assert b.state(t) == State.OPEN
+
+
+def test_ratio_window_slides():
+    b = FailureRatioBreaker(ratio=0.5, window_s=1.0, buckets=10, min_calls=4)
+    feed(b, 0.0, [ERR, ERR, ERR], dt=0.0)  # 3 failures at t = 0
+    assert b.counts(0.05) == (3, 3)
+    assert b.counts(1.05) == (0, 0)  # their bucket left the window
+    feed(b, 1.05, [ERR], dt=0.0)
+    assert b.state(1.05) == State.CLOSED  # only 1 call in the window now
+
+
+def test_rejections_count_only_when_asked():
+    on = BreakerSettings(kind="count", failure_threshold=2).build()
+    off = BreakerSettings(kind="count", failure_threshold=2, count_rejections=False).build()
+    for b in (on, off):
+        b.report(0.0, REJ, 0.0)
+        b.report(0.0, REJ, 0.0)
+    assert on.state(0.0) == State.OPEN and off.state(0.0) == State.CLOSED

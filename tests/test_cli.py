@@ -1,0 +1,79 @@
+"""The command line: every metric on --json, one clear line on bad input."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mbsim.cli import main
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "mbsim", *args], capture_output=True, text=True)
+
+
+def test_help_lists_subcommands():
+    out = run("--help").stdout
+    for cmd in ("run", "simulate", "scenarios", "policies", "bench"):
+        assert cmd in out
+
+
+def test_done_when_command_prints_every_metric():
+    r = run("simulate", "--scenario", "db-down", "--policy", "mbb", "--duration", "10", "--seed", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    m = d["metrics"]
+    for key in ("p50_ms", "p90_ms", "p99_ms", "p999_ms", "p9999_ms", "p99_jitter_ms", "success_ratio",
+                "fallback_ratio", "rejected_ratio", "timeout_ratio", "goodput_rps", "decision_accuracy",
+                "slo_met", "slo_violation_ratio"):
+        assert key in m
+    assert m["success_ratio"] >= 0.999 and m["fallback_ratio"] > 0.3
+    assert d["scenario"] == "db-down" and d["seed"] == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["simulate", "--scenario", "nope"], "unknown scenario 'nope'"),
+    (["simulate", "--policy", "nope"], "unknown policy 'nope'"),
+    (["simulate", "--set", "workload.rate_rps=-5"], "workload.rate_rps must be positive"),
+    (["simulate", "--set", "buffer.window_min_ms=300"], "window_min_ms (300) > window_max_ms (200)"),
+    (["simulate", "--set", "buffer.capacity_min=512"], "capacity_min (512) > capacity_max (256)"),
+    (["simulate", "--set", "workload.rate_rps=5", "--set", "workload.rate_rps=6"], "duplicate parameter"),
+    (["simulate", "--set", "buffer.nonsense=1"], "unknown parameter buffer.nonsense"),
+    (["simulate", "--set", "bogus=1"], "unknown parameter 'bogus'"),
+    (["simulate", "--policy", "none", "--set", "buffer.window_min_ms=60"], "policy 'none' has"),
+    (["simulate", "--duration", "-3"], "--duration must be positive"),
+    (["bench", "nothing"], "unknown benchmark"),
+    (["simulate", "--seed", "x"], "invalid int value"),
+])
+def test_bad_input_is_one_line_without_traceback(args, message):
+    r = run(*args)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert message in lines[0]
+
+
+def test_scenarios_lists_the_four(capsys):
+    assert main(["scenarios"]) == 0
+    out = capsys.readouterr().out
+    for name in ("loss12", "db-down", "tail-spike", "partition"):
+        assert name in out
+
+
+def test_scenario_file_with_duplicate_key(tmp_path, capsys):
+    f = tmp_path / "s.json"
+    f.write_text('{"duration_s": 5, "duration_s": 6}')
+    assert main(["simulate", "--scenario", str(f)]) == 2
+    assert "duplicate parameter 'duration_s'" in capsys.readouterr().err
+
+
+def test_run_quick_writes_results_with_provenance(tmp_path):
+    r = run("run", "--quick", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert "| db-down | mbb |" in r.stdout
+    rec = json.loads((tmp_path / "results.json").read_text())
+    prov = rec["provenance"]
+    for key in ("git", "packages", "kernel", "seed", "python"):
+        assert key in prov
+    assert len(rec["results"]) == 12
