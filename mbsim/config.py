@@ -103,6 +103,14 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def read_text(path: Any) -> str:
+    """A file's text; unreadable files are a one-line ConfigError."""
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+
+
 def loads_strict(text: str, source: str = "<string>") -> Any:
     """Parse JSON, rejecting duplicate keys."""
     try:

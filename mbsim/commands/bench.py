@@ -6,15 +6,33 @@ import argparse
 from ..cli import command, emit_json
 from ..errors import ConfigError
 
-TARGETS = ("sim",)
+TARGETS = ("sim", "bpf")
 
 
-@command("bench", "benchmarks: sim (simulator speed against bare SimPy)")
+@command("bench", "benchmarks: sim (simulator speed against bare SimPy), bpf (the horn's cost per packet)")
 def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", help="what to measure: " + ", ".join(TARGETS))
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument("--duration", type=float, default=10.0, help="simulated seconds per run (sim)")
     p.add_argument("--repeats", type=int, default=3, help="runs of each side; the best counts (sim)")
+    p.add_argument("--runs", type=int, default=20000, help="BPF_PROG_TEST_RUN runs per path (bpf)")
+    p.add_argument("--packets", type=int, default=2000, help="requests per live phase (bpf)")
+    p.add_argument("--no-live", action="store_true", help="skip the live rig measurement (bpf)")
+    p.add_argument("--save", metavar="FILE", default=None,
+                   help="also write the figures, with provenance, to FILE (e.g. data/bench/sim.json)")
+
+
+def _save(path: str | None, target: str, out: dict) -> None:
+    if not path:
+        return
+    import json
+    from pathlib import Path
+
+    from ..provenance import provenance
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps({"benchmark": target, "results": out, "provenance": provenance()}, indent=2,
+                            default=str) + "\n")
 
 
 @_add
@@ -24,6 +42,7 @@ def bench_cmd(args: argparse.Namespace) -> int:
         if args.duration <= 0 or args.repeats < 1:
             raise ConfigError("--duration must be positive and --repeats at least 1")
         out = bench_sim(args.duration, args.repeats)
+        _save(args.save, "sim", out)
         if args.json:
             emit_json(out)
         else:
@@ -32,5 +51,28 @@ def bench_cmd(args: argparse.Namespace) -> int:
             print(f"ratio: {out['ratio']:.2f} (goal >= {out['goal_ratio']:.1f})")
             print(f"peak memory of a 5 s / 20 s run: "
                   f"{out['peak_mib_5s']:.2f} / {out['peak_mib_20s']:.2f} MiB")
+        return 0
+    if args.target == "bpf":
+        from ..kernel.bench import bench_bpf
+        if args.runs < 1 or args.packets < 1:
+            raise ConfigError("--runs and --packets must be at least 1")
+        out = bench_bpf(args.runs, args.packets, live=not args.no_live)
+        _save(args.save, "bpf", out)
+        if args.json:
+            emit_json(out)
+            return 0
+        print(f"BPF_PROG_TEST_RUN, mean of {out['runs']} single runs (kernel-measured):")
+        print(f"  answer {out['answer_ns_per_packet']:.0f} ns/packet  ({out['answer_net_ns_per_packet']:.0f} net of an "
+              f"empty program; ratio to empty {out['answer_ratio_to_empty']:.2f}; goal <= {out['goal_answer_ns']} ns)")
+        print(f"  pass   {out['pass_ns_per_packet']:.0f} ns/packet  ({out['pass_net_ns_per_packet']:.0f} net; ratio "
+              f"{out['pass_ratio_to_empty']:.2f})")
+        print(f"  empty  {out['empty_ns_per_packet']:.0f} ns/packet; with repeat: pass "
+              f"{out['pass_ns_per_packet_repeat']:.0f}, empty {out['empty_ns_per_packet_repeat']:.0f} ns")
+        if "live_answer_ns_per_packet" in out:
+            print(f"live (bpf_stats, {out['packets']} requests per phase):")
+            print(f"  answer {out['live_answer_ns_per_packet']:.0f} ns, pass {out['live_pass_ns_per_packet']:.0f} ns, "
+                  f"response matching {out['live_response_ns_per_packet']:.0f} ns")
+            print(f"  client round trip p50: kernel answer {out['rtt_kernel_p50_us']:.1f} us, user-space server "
+                  f"{out['rtt_server_p50_us']:.1f} us (x{out['rtt_ratio_server_to_kernel']:.1f})")
         return 0
     raise ConfigError(f"unknown benchmark {args.target!r} (known: {', '.join(TARGETS)})")

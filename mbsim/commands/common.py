@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import catalog, policies
-from ..config import from_dict, loads_strict, override, parse_assignments
+from ..config import from_dict, loads_strict, read_text, override, parse_assignments
 from ..errors import ConfigError
 from ..scenario import Scenario
 
@@ -26,7 +26,7 @@ def load_scenario(name: str) -> Scenario:
         path = Path(name)
         if not path.is_file():
             raise ConfigError(f"scenario file {name} not found")
-        data = loads_strict(path.read_text(), str(path))
+        data = loads_strict(read_text(path), str(path))
         if not isinstance(data, dict):
             raise ConfigError(f"{name}: a scenario file holds a JSON object")
         return from_dict(Scenario, data)

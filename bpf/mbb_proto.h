@@ -1,0 +1,97 @@
+/* mbsim wire protocol and shared kernel structs (see PROTOCOL.md). All multi-byte
+ * protocol fields are big-endian on the wire. */
+#ifndef MBB_PROTO_H
+#define MBB_PROTO_H
+
+#define MBB_MAGIC 0x4D42 /* "MB" */
+#define MBB_VERSION 1
+
+#define MBB_F_RESPONSE 0x01
+#define MBB_F_FALLBACK 0x02
+
+#define MBB_ST_OK 0
+#define MBB_ST_ERROR 1
+#define MBB_ST_NOT_FOUND 2
+
+#define MBB_VALUE_SIZE 64
+#define MBB_REQ_LEN 12                       /* UDP payload of a request */
+#define MBB_RESP_LEN (MBB_REQ_LEN + 4 + MBB_VALUE_SIZE) /* 80 */
+#define MBB_REQ_FRAME (14 + 20 + 8 + MBB_REQ_LEN)       /* 54 */
+#define MBB_RESP_FRAME (14 + 20 + 8 + MBB_RESP_LEN)     /* 122 */
+
+/* skb->mark of the horn's own answers: the ingress half and the dropper skip them */
+#define MBB_MARK 0x4D424F58
+
+/* breaker states, as the controller writes them */
+#define MBB_CLOSED 0
+#define MBB_OPEN 1
+#define MBB_HALF_OPEN 2
+
+/* decisions, as logged */
+#define MBB_D_PASS 0
+#define MBB_D_ANSWER_OPEN 1
+#define MBB_D_ANSWER_FALLBACK 2
+#define MBB_D_ANSWER_CAPACITY 3
+#define MBB_D_PROBE 4
+#define MBB_D_RESPONSE 5
+#define MBB_D_RESPONSE_LATE 6
+#define MBB_D_RESPONSE_STALE 7
+#define MBB_D_TIMEOUT 8
+
+/* counters (BPF_ARRAY of u64) */
+#define MBB_C_PASSED 0   /* requests sent to the upstream (kernel) */
+#define MBB_C_DONE 1     /* in-flight entries closed by the kernel */
+#define MBB_C_EXPIRED 2  /* in-flight entries closed by the controller */
+#define MBB_C_PROBES 3   /* half-open probes still allowed (controller sets, kernel spends) */
+#define MBB_C_COUNT 4
+
+struct mbb_hdr {
+    __be16 magic;
+    __u8 version;
+    __u8 flags;
+    __be32 req_id;
+    __be32 key;
+} __attribute__((packed));
+
+struct mbb_resp {
+    struct mbb_hdr hdr;
+    __be16 status;
+    __be16 len;
+    __u8 value[MBB_VALUE_SIZE];
+} __attribute__((packed));
+
+struct mbb_value { /* snapshot map value */
+    __u16 status;
+    __u16 len;
+    __u8 value[MBB_VALUE_SIZE];
+};
+
+struct mbb_config { /* written by the controller */
+    __u32 state;
+    __u32 capacity;  /* max requests in flight */
+    __u32 window_us; /* a response slower than this counts as an error */
+    __u32 pad;
+};
+
+struct mbb_slot { /* per-CPU window slot; 8-byte fields for PERCPU_ARRAY */
+    __u64 epoch;
+    __u64 requests;
+    __u64 count;
+    __u64 sum_us;
+    __u64 sumsq_us;
+    __u64 errors;
+};
+
+struct mbb_event { /* ring buffer record, 32 bytes */
+    __u64 ts_ns;
+    __u32 req_id;
+    __u32 upstream_addr; /* network order */
+    __u16 upstream_port; /* host order */
+    __u8 decision;
+    __u8 status;
+    __u32 latency_us;
+    __u32 key;
+    __u32 pad;
+};
+
+#endif

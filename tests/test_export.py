@@ -1,0 +1,100 @@
+"""settings.json -> export -> load, the manifest against its CRD, and bad settings."""
+import json
+import subprocess
+import sys
+
+import jsonschema
+import pytest
+import yaml
+
+from mbsim import qos
+from mbsim.errors import ConfigError
+from mbsim.export import export, kernel_constants, load_config
+from mbsim.settings import MbbSettings
+from mbsim.settings_file import SettingsFile, load
+from mbsim.slo import Slo
+
+
+def tuned() -> SettingsFile:
+    from mbsim.config import override
+    s = override(MbbSettings(), {"buffer.window_min_ms": 20.0, "buffer.capacity_max": 64, "fallback.deadline_ms": 3.5,
+                                 "breaker.kind": "count", "breaker.failure_threshold": 7})
+    return SettingsFile(s, Slo(target_ms=30, percentile=99.9, budget=0.002), scenario="tail-spike")
+
+
+@pytest.mark.parametrize("fmt", ["mbb-config.json", "mbb-config.yaml"])
+def test_round_trip_is_identical(tmp_path, fmt):
+    sf = tuned()
+    sf.write(tmp_path / "settings.json")
+    export(tmp_path / "settings.json", tmp_path / "out")
+    back = load_config(tmp_path / "out" / fmt)
+    assert back.settings == sf.settings and back.slo == sf.slo and back.scenario == "tail-spike"
+    assert load(tmp_path / "settings.json").settings == sf.settings
+
+
+def test_header_constants(tmp_path):
+    sf = tuned()
+    sf.write(tmp_path / "s.json")
+    files = export(tmp_path / "s.json", tmp_path / "out")
+    text = files["header"].read_text()
+    k = kernel_constants(sf)
+    assert k["MBB_SLOT_NS"] == 4_000_000 and k["MBB_DEADLINE_NS"] == 3_500_000
+    assert k["MBB_SLOT_COUNT"] * k["MBB_SLOT_NS"] >= 200e6  # the slots cover window_max
+    assert f"#define MBB_SLOT_NS {k['MBB_SLOT_NS']}ULL" in text
+    assert f"#define MBB_SLOT_COUNT {k['MBB_SLOT_COUNT']}" in text
+    script = files["tc"].read_text()
+    assert "tc qdisc add dev" in script and "clsact" in script and "bpf da obj" in script and "sec horn_egress" in script
+
+
+def test_manifest_validates_against_crd(tmp_path):
+    sf = tuned()
+    sf.write(tmp_path / "s.json")
+    files = export(tmp_path / "s.json", tmp_path / "out")
+    doc = yaml.safe_load(files["manifest"].read_text())
+    crd = yaml.safe_load(files["crd"].read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    jsonschema.validate(doc, schema)
+    assert doc["spec"]["qosClass"] == "TRAIL" and doc["spec"]["latencyMaxMs"] == 30
+    assert doc["spec"]["jitterMaxUs"] == 2500
+    broken = json.loads(json.dumps(doc))
+    broken["spec"]["latencyMaxMs"] = 500
+    with pytest.raises(ConfigError, match="latencyMaxMs"):
+        qos.validate(broken, crd)
+    broken["spec"]["latencyMaxMs"] = 10
+    broken["spec"]["qosClass"] = "DOWNHILL"
+    with pytest.raises(ConfigError, match="qosClass"):
+        qos.validate(broken, crd)
+
+
+@pytest.mark.parametrize("target, cls", [(1, "XC"), (15, "XC"), (15.5, "TRAIL"), (35, "TRAIL"), (80, "ENDURO")])
+def test_qos_class_from_slo(target, cls):
+    assert qos.qos_class(target)[0] == cls
+
+
+def test_slo_beyond_enduro_is_refused(tmp_path):
+    SettingsFile(slo=Slo(target_ms=120)).write(tmp_path / "s.json")
+    with pytest.raises(ConfigError, match="no MountainBikeQoS class"):
+        export(tmp_path / "s.json", tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+@pytest.mark.parametrize("doc, message", [
+    ({"schema": "mbsim.settings/2", "settings": {}}, "schema must be"),
+    ({"schema": "mbsim.settings/1"}, "missing 'settings'"),
+    ({"schema": "mbsim.settings/1", "settings": {"buffer": {"window_min_ms": 300}}}, "window_min_ms (300) > window_max_ms"),
+    ({"schema": "mbsim.settings/1", "settings": {"buffer": {"wnidow_min_ms": 3}}}, "unknown parameter buffer.wnidow_min_ms"),
+    ({"schema": "mbsim.settings/1", "settings": {}, "extra": 1}, "unknown field 'extra'"),
+    ({"schema": "mbsim.settings/1", "settings": {"fallback": {"deadline_ms": -1}}}, "deadline_ms must be positive"),
+])
+def test_invalid_settings_get_clear_errors(tmp_path, doc, message):
+    (tmp_path / "s.json").write_text(json.dumps(doc))
+    r = subprocess.run([sys.executable, "-m", "mbsim", "export", str(tmp_path / "s.json"), "--out",
+                        str(tmp_path / "out")], capture_output=True, text=True)
+    assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_duplicate_key_in_settings(tmp_path):
+    (tmp_path / "s.json").write_text('{"schema": "mbsim.settings/1", "settings": {}, "settings": {}}')
+    with pytest.raises(ConfigError, match="duplicate parameter 'settings'"):
+        load(tmp_path / "s.json")
