@@ -66,7 +66,7 @@ def memory_growth(policy: str = "mbb", short_s: float = 5.0, long_s: float = 20.
         sc = Scenario(**{**BENCH_SCENARIO.__dict__, "duration_s": d})
         spec, p = policies.resolve(policy)
         tracemalloc.start()
-        run_model(sc, spec.build(p, sc), seed=1)
+        run_model(sc, spec.build(p, sc, None), seed=1)
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         out[f"peak_mib_{d:g}s"] = peak / 2 ** 20

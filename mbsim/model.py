@@ -8,10 +8,11 @@ events.
 
 Flow of one logical request (times in s):
 
-1. It arrives (open loop) with its own draws (:mod:`mbsim.streams`) and, when the horn
-   is on, a hard deadline ``t0 + deadline``.
-2. Each attempt asks the strategy; a refused attempt is answered from the snapshot (horn
-   on) or fails fast (``rejected``).
+1. It arrives (open loop) with its own draws (:mod:`mbsim.streams`) and, when the policy
+   has one, a hard deadline ``t0 + deadline``.
+2. Each attempt asks the strategy; a refused attempt is answered from the snapshot
+   (fallback on) or fails fast (``rejected``). A caller-side pool (bulkhead), if any, then
+   gives the request a thread, queues it, or rejects it.
 3. The request leg may lose it (loss, partition). Otherwise the service's admission (the
    MBB) admits it or answers 429 + Retry-After; the client retries after Retry-After if
    that is before its deadline, else falls back or gives up.
@@ -21,9 +22,10 @@ Flow of one logical request (times in s):
 5. The response leg may lose it. An answer reaches the client one RTT (plus any delay
    spike) after the service finishes; the strategy is told when the service finishes,
    with the latency the client will see.
-6. The client's timer (``client.timeout_ms``) and the horn's deadline catch whatever
-   never came back: timeouts are retried with back-off; at the deadline the snapshot
-   answers (the client re-asks with FALLBACK and the kernel answers it).
+6. The client's timer (``client.timeout_ms``) and the deadline catch whatever never
+   came back: timeouts are retried with back-off; at the deadline the snapshot answers
+   (the client re-asks with FALLBACK and the kernel answers it), or without a fallback
+   the request fails as a timeout.
 
 The server never cancels work the client abandoned.
 """
@@ -53,7 +55,7 @@ class Request:
     """One logical request; ``draws`` = (service s, u loss req, u loss resp, u hit,
     fallback latency s, u spike) for its first attempt."""
 
-    __slots__ = ("t0", "draws", "attempt", "inflight", "settled", "sent_at")
+    __slots__ = ("t0", "draws", "attempt", "inflight", "settled", "sent_at", "pooled")
 
     def __init__(self, t0: float, draws: tuple) -> None:
         self.t0 = t0
@@ -62,6 +64,7 @@ class Request:
         self.inflight = False
         self.settled = False
         self.sent_at = t0
+        self.pooled = False  # holds a thread of the caller-side pool
 
 
 class Model:
@@ -85,9 +88,11 @@ class Model:
         self.trace = trace
         self.strategy = protection.strategy
         self.adm = protection.admission
-        fb = protection.fallback
-        self.horn = fb is not None and fb.enabled
-        self.deadline_s = fb.deadline_ms / 1e3 if self.horn else math.inf
+        self.fallback = protection.fallback
+        self.deadline_s = protection.deadline_ms / 1e3 if protection.deadline_ms else math.inf
+        self.pool = protection.pool
+        self.pool_busy = 0
+        self.pool_queue: deque = deque()
         self.hit_ratio = sc.snapshot.hit_ratio
         svc = sc.service
         self.workers = svc.workers
@@ -117,10 +122,10 @@ class Model:
         self.omega_term = 0.0  # a * omega^2, refreshed by the sensor
         self.slope_term = 0.0  # c * tanh(d * slope)
         self.attempt_timers: FifoTimers | None = None
-        if math.isfinite(self.timeout_s) and not (self.horn and self.timeout_s >= self.deadline_s):
+        if math.isfinite(self.timeout_s) and self.timeout_s < self.deadline_s:
             self.attempt_timers = FifoTimers(env, self.timeout_s, self._attempt_expired, self._attempt_dead)
         self.deadline_timers = (FifoTimers(env, self.deadline_s, self._deadline_expired, self._settled)
-                                if self.horn else None)
+                                if math.isfinite(self.deadline_s) else None)
         self.arrivals = 0
         self.attempts = 0  # attempts that reached the service
         self.reset_server_stats()
@@ -184,14 +189,29 @@ class Model:
         Call(env, next(self.gaps), None, self._arrive)
 
     def _send(self, req: Request, now: float, s: float, u_lq: float, u_lr: float, u_sp: float) -> None:
-        """One attempt: strategy, request leg, admission, then a worker or the queue."""
+        """One attempt: strategy, caller pool, request leg, admission, then a worker or the queue."""
         st = self.strategy
         if st is not None and not st.allow(now):
-            if self.horn:
+            if self.fallback:
                 self._fallback(req, now)
             else:
                 self._settle(req, REJECTED, now)
             return
+        if self.pool is not None and not req.pooled:
+            if self.pool_busy < self.pool.threads:
+                self.pool_busy += 1
+                req.pooled = True
+            elif len(self.pool_queue) < self.pool.queue:
+                req.inflight = True  # allowed, waiting for a thread: the deadline may still end it
+                self.pool_queue.append((req, s, u_lq, u_lr, u_sp))
+                return
+            else:
+                req.inflight = True
+                self._rejected(req, now, by_pool=True)
+                return
+        self._transmit(req, now, s, u_lq, u_lr, u_sp)
+
+    def _transmit(self, req: Request, now: float, s: float, u_lq: float, u_lr: float, u_sp: float) -> None:
         a = req.attempt = req.attempt + 1
         req.inflight = True
         req.sent_at = now
@@ -271,29 +291,39 @@ class Model:
             return
         if st is not None:
             st.report(now, OK, t_ans - req.sent_at)
+        if req.pooled:
+            self._settle(req, SUCCESS, t_ans)
+            return
         req.settled = True
         self.record(now, SUCCESS, t_ans - req.t0)
 
     def _error_answer(self, req: Request, now: float, t_ans: float) -> None:
-        if self.horn:
+        if self.fallback:
             self._fallback(req, t_ans)
         elif req.attempt <= self.max_retries:
             self._retry_later(req, t_ans - now + self.client.backoff_s(req.attempt - 1, next(self.backoff)))
         else:
             self._settle(req, ERROR, t_ans)
 
-    def _rejected(self, req: Request, now: float) -> None:
-        """429 + Retry-After, seen by the client one RTT later."""
+    def _rejected(self, req: Request, now: float, by_pool: bool = False) -> None:
+        """429 + Retry-After, seen by the client one RTT later; or, ``by_pool``, the
+        caller's own bulkhead refusing at once."""
         req.inflight = False
         st = self.strategy
         if st is not None:
-            st.report(now, REJ, self.rtt)
+            st.report(now, REJ, 0.0 if by_pool else self.rtt)
+        if by_pool:
+            if self.fallback:
+                self._fallback(req, now)
+            else:
+                self._settle(req, REJECTED, now)
+            return
         seen = now + self.rtt
         wait = (self.adm.retry_after_s if self.client.honour_retry_after
                 else self.client.backoff_s(req.attempt - 1, next(self.backoff)))
         if req.attempt <= self.max_retries and seen + wait < req.t0 + self.deadline_s:
             self._retry_later(req, self.rtt + wait)
-        elif self.horn:
+        elif self.fallback:
             self._fallback(req, seen)
         else:
             self._settle(req, REJECTED, seen)
@@ -324,7 +354,7 @@ class Model:
             self.strategy.report(now, TMO, now - req.sent_at)
         if req.attempt <= self.max_retries:
             self._retry_later(req, self.client.backoff_s(req.attempt - 1, next(self.backoff)))
-        elif self.horn:
+        elif self.fallback:
             self._fallback(req, now)
         else:
             self._settle(req, TIMEOUT, now)
@@ -335,7 +365,10 @@ class Model:
             req.inflight = False
             if self.strategy is not None:
                 self.strategy.report(now, TMO, now - req.sent_at)
-        self._fallback(req, now)
+        if self.fallback:
+            self._fallback(req, now)
+        else:
+            self._settle(req, TIMEOUT, now)
 
     # -- endings --------------------------------------------------------------
     def _fallback(self, req: Request, t: float) -> None:
@@ -348,4 +381,20 @@ class Model:
 
     def _settle(self, req: Request, kind: int, t_answer: float) -> None:
         req.settled = True
-        self.record(self.env.now, kind, t_answer - req.t0)
+        now = self.env.now
+        self.record(now, kind, t_answer - req.t0)
+        if req.pooled:
+            req.pooled = False
+            self.pool_busy -= 1
+            self._pool_next(now)
+
+    def _pool_next(self, now: float) -> None:
+        """A pool thread is free: the oldest waiting request that still wants it gets it."""
+        q = self.pool_queue
+        while q and self.pool_busy < self.pool.threads:  # type: ignore[union-attr]
+            req, s, u_lq, u_lr, u_sp = q.popleft()
+            if req.settled or not req.inflight:
+                continue  # its deadline passed while it waited
+            self.pool_busy += 1
+            req.pooled = True
+            self._transmit(req, now, s, u_lq, u_lr, u_sp)

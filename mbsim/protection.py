@@ -1,11 +1,22 @@
-"""What a policy puts around the upstream: a strategy, an admission control, a fallback."""
+"""What a policy puts around the upstream.
+
+* ``strategy`` - the caller-side breaker or limiter (:class:`~mbsim.strategy.Strategy`);
+* ``admission`` - server-side admission in front of the workers (the MBB's buffer);
+* ``deadline_ms`` - a hard deadline per logical request, from its first send (the horn's
+  deadline, Hystrix's command timeout, Resilience4j's TimeLimiter); None for none;
+* ``fallback`` - answer from the snapshot at the deadline, when the strategy refuses, and
+  on error answers; without it those requests fail;
+* ``pool`` - a caller-side bulkhead: a logical request holds one of ``threads`` from its
+  first send until it ends (a Hystrix thread runs the whole command, retries included);
+  when all are busy it waits in a FIFO of ``queue`` places, and beyond that it is
+  rejected (reported to the strategy as REJECTED).
+"""
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
-from .fallback import Fallback
 from .strategy import Strategy
 
 
@@ -27,10 +38,20 @@ class Admission(Protocol):
         """SimPy generator for periodic re-tuning."""
 
 
+@dataclass(frozen=True)
+class Pool:
+    """A caller-side bulkhead: ``threads`` concurrent requests, ``queue`` waiting."""
+
+    threads: int
+    queue: int = 0
+
+
 @dataclass
 class Protection:
-    """The pieces a policy contributes; ``None`` means that piece is off."""
+    """The pieces a policy contributes; ``None``/False means that piece is off."""
 
     strategy: Strategy | None = None
     admission: Admission | None = None
-    fallback: Fallback | None = None
+    deadline_ms: float | None = None
+    fallback: bool = False
+    pool: Pool | None = None

@@ -92,7 +92,7 @@ def simulate(scenario: Scenario | str, policy: str = "mbb", params: Any = None, 
         sc = sc.__class__(**{**sc.__dict__, "duration_s": float(duration_s),
                              "warmup_s": min(sc.warmup_s, duration_s / 5)})
     spec, p = policies.resolve(policy, params, overrides)
-    protection = spec.build(p, sc)
+    protection = spec.build(p, sc, streams.spawn(seed)["policy"])
     t0 = time.perf_counter()
     model, rec = run_model(sc, protection, seed)
     wall = time.perf_counter() - t0

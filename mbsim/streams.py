@@ -25,6 +25,7 @@ STREAMS: tuple[str, ...] = (
     "spike",            # uniform per request: is it a tail spike?
     "retry",            # draws for retried attempts (service, losses, spike)
     "backoff",          # jitter of client back-off
+    "policy",           # a policy's own randomness (SRE throttling, Vegas probe jitter, Envoy jitter)
 )
 
 BLOCK = 4096

@@ -215,8 +215,12 @@ def _wait_attached(rig, want=True, timeout=30):
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_apply_cli_streams_json_and_cleans_up_on_signal(rig, exported, sig):  # noqa: F811
     p = subprocess.Popen(_apply_cmd(rig, exported), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    head = []
     try:
-        assert _wait_attached(rig)
+        while not head or head[-1]["type"] != "applied":  # both halves attached, neighbour pinned
+            line = p.stdout.readline()
+            assert line, p.stderr.read()
+            head.append(json.loads(line))
         ask_all(rig.client, 20, 1)
         time.sleep(0.2)
         p.send_signal(sig)
@@ -225,7 +229,7 @@ def test_apply_cli_streams_json_and_cleans_up_on_signal(rig, exported, sig):  # 
         if p.poll() is None:
             p.kill()
     assert p.returncode == 0, err
-    records = [json.loads(line) for line in out.splitlines()]
+    records = head + [json.loads(line) for line in out.splitlines()]
     assert records[0]["type"] in ("applied", "cleanup")
     decisions = [r for r in records if r["type"] == "decision"]
     assert {"pass", "response"} <= {r["decision"] for r in decisions}

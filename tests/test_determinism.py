@@ -53,9 +53,13 @@ def test_common_random_numbers_across_policies(monkeypatch):
     none, r_none = _arrivals(monkeypatch, "none")
     mbb, r_mbb = _arrivals(monkeypatch, "mbb")
     brk, r_brk = _arrivals(monkeypatch, "breaker")
+    hys, r_hys = _arrivals(monkeypatch, "hystrix")
+    sre, r_sre = _arrivals(monkeypatch, "sre")
+    veg, r_veg = _arrivals(monkeypatch, "vegas")
     # the policies really behave differently ...
     assert r_mbb["fallback_ratio"] > 0.01 and r_none["fallback_ratio"] == 0
-    assert r_brk["rejected_ratio"] > 0
+    assert r_brk["rejected_ratio"] > 0 and r_veg["rejected_ratio"] > 0.05
+    assert len({r["p99_ms"] for r in (r_none, r_mbb, r_brk, r_hys, r_sre, r_veg)}) >= 5
     # ... and still every request saw the same inputs
-    assert none == mbb == brk
+    assert none == mbb == brk == hys == sre == veg
     assert len(none) > 30000

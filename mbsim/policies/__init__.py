@@ -17,10 +17,14 @@ from ..scenario import Scenario
 
 @dataclass(frozen=True)
 class PolicySpec:
+    """A policy: its parameters (a Params dataclass whose defaults are documented) and a
+    builder ``build(params, scenario, rng) -> Protection``; ``rng`` is the run's
+    ``policy`` stream, for policies that draw random numbers."""
+
     name: str
     summary: str
     params: type
-    build: Callable[[Any, Scenario], Protection]
+    build: Callable[[Any, Scenario, Any], Protection]
 
 
 REGISTRY: dict[str, PolicySpec] = {}
@@ -71,8 +75,4 @@ def _load_all() -> None:
     if _LOADED:
         return
     _LOADED = True
-    from . import breaker, mbb, none  # noqa: F401  (registration side effects)
-    try:
-        from . import peers  # noqa: F401
-    except ImportError:  # pragma: no cover - peers arrive with the comparison study
-        pass
+    from . import breaker, envoy, gobreaker, gradient2, hystrix, mbb, none, resilience4j, sre, vegas  # noqa: F401

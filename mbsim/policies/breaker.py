@@ -10,4 +10,4 @@ from ..protection import Protection
 from . import PolicySpec, register
 
 register(PolicySpec("breaker", "the article's breaker alone (ratio mode), no buffer, no fallback",
-                    BreakerSettings, lambda p, sc: Protection(strategy=p.build())))
+                    BreakerSettings, lambda p, sc, rng: Protection(strategy=p.build())))

@@ -10,9 +10,11 @@ from ..settings import MbbSettings
 from . import PolicySpec, register
 
 
-def build(p: MbbSettings, sc: Scenario) -> Protection:
+def build(p: MbbSettings, sc: Scenario, rng=None) -> Protection:
     buffer = MountainBikeBuffer(p.buffer, sc.service.workers, sc.service.mean_ms / 1e3)
-    return Protection(strategy=p.breaker.build(), admission=buffer, fallback=p.fallback)
+    fb = p.fallback
+    return Protection(strategy=p.breaker.build(), admission=buffer,
+                      deadline_ms=fb.deadline_ms if fb.enabled else None, fallback=fb.enabled)
 
 
 @dataclass(frozen=True)

@@ -14,4 +14,4 @@ class NoParams(Params):
 
 
 register(PolicySpec("none", "no protection: the client's own timeout and retries only",
-                    NoParams, lambda p, sc: Protection()))
+                    NoParams, lambda p, sc, rng: Protection()))
