@@ -47,6 +47,24 @@ SCENARIOS: dict[str, Scenario] = {
             slo=_SLO,
         ),
         Scenario(
+            name="sustained",
+            description="load ramps from 5K to 15K req/s over 8 s on 16 workers (94 % of their capacity) and stays there (a sustained "
+                        "climb: the tuning terrain 'sustained', article 2.4)",
+            duration_s=20.0, warmup_s=2.0,
+            workload=Workload(rate_rps=5000.0, ramps=((2.0, 10.0, 15000.0),)),
+            slo=_SLO,
+        ),
+        Scenario(
+            name="noisy",
+            description="5K req/s with 3% loss per leg and 20 ms delay spikes for 0.3 s every 2 s (the tuning "
+                        "terrain 'noisy', article 2.4)",
+            duration_s=20.0, warmup_s=2.0,
+            workload=Workload(rate_rps=5000.0),
+            network=Network(loss_request=0.03, loss_response=0.03),
+            faults=Faults(delay_spikes=tuple((t, t + 0.3, 20.0) for t in range(3, 20, 2))),
+            slo=_SLO,
+        ),
+        Scenario(
             name="partition",
             description="a network partition drops every packet from 4 s to 7 s at 5K req/s "
                         "(article 4.3: the local snapshot must take over)",

@@ -33,8 +33,8 @@ DEFAULT_POLICIES = ("mbb", "mbb-concurrency", "hystrix", "hystrix-tuned", "resil
                     "vegas-tuned", "envoy", "envoy-tuned", "breaker", "none")
 METRICS = ("p99_ms", "p99_jitter_ms", "success_ratio", "fallback_ratio", "decision_accuracy", "p50_ms", "p9999_ms",
            "rejected_ratio", "timeout_ratio", "goodput_rps", "backend_goodput_rps", "slo_violation_ratio")
-LOWER_IS_BETTER = {"p99_ms": True, "p99_jitter_ms": True, "success_ratio": False, "decision_accuracy": False,
-                   "p9999_ms": True}
+LOWER_IS_BETTER = {"p99_ms": True, "p99_jitter_ms": True, "success_ratio": False, "fallback_ratio": True,
+                   "decision_accuracy": False, "p9999_ms": True}
 QUICK_DURATION_S = 6.0
 MATERIAL = 0.02  # a difference below 2 % of the peer's mean is a tie
 

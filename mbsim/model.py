@@ -128,6 +128,9 @@ class Model:
                                 if math.isfinite(self.deadline_s) else None)
         self.arrivals = 0
         self.attempts = 0  # attempts that reached the service
+        # bound once: each ``self._x`` lookup would build a new bound-method object
+        self._on_arrive = self._arrive
+        self._on_complete = self._complete
         self.reset_server_stats()
 
     # -- server statistics (theory tests) -------------------------------------
@@ -145,7 +148,7 @@ class Model:
     # -- processes -------------------------------------------------------------
     def start(self) -> None:
         env = self.env
-        Call(env, next(self.gaps), None, self._arrive)
+        Call(env, next(self.gaps), None, self._on_arrive)
         env.process(self._sense())
         env.process(self._sample())
         env.process(self.clock.process(env))
@@ -186,7 +189,7 @@ class Model:
         if self.deadline_timers is not None:
             self.deadline_timers.set(req, now)
         self._send(req, now, d[0], d[1], d[2], d[5])
-        Call(env, next(self.gaps), None, self._arrive)
+        Call(env, next(self.gaps), None, self._on_arrive)
 
     def _send(self, req: Request, now: float, s: float, u_lq: float, u_lr: float, u_sp: float) -> None:
         """One attempt: strategy, caller pool, request leg, admission, then a worker or the queue."""
@@ -254,12 +257,12 @@ class Model:
             if torque > 0.0:
                 s *= 1.0 + self.gain * torque
         if clock.down_end is None:
-            Call(self.env, s, (job, s, False), self._complete)
+            Call(self.env, s, (job, s, False), self._on_complete)
         elif self.hang:
             s += clock.down_end - now
-            Call(self.env, s, (job, s, False), self._complete)
+            Call(self.env, s, (job, s, False), self._on_complete)
         else:
-            Call(self.env, self.error_s, (job, self.error_s, True), self._complete)
+            Call(self.env, self.error_s, (job, self.error_s, True), self._on_complete)
 
     def _complete(self, ev) -> None:
         job, s, err = ev._value

@@ -1,2 +1,2 @@
 """Subcommands of ``mbsim``; each module registers its own with :func:`mbsim.cli.command`."""
-from . import bench, compare, kernel, sim  # noqa: F401
+from . import bench, compare, kernel, sim, tune  # noqa: F401

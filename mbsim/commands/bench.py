@@ -6,10 +6,10 @@ import argparse
 from ..cli import command, emit_json
 from ..errors import ConfigError
 
-TARGETS = ("sim", "bpf")
+TARGETS = ("sim", "bpf", "tune")
 
 
-@command("bench", "benchmarks: sim (simulator speed against bare SimPy), bpf (the horn's cost per packet)")
+@command("bench", "benchmarks: sim (simulator speed), bpf (the horn's cost per packet), tune (BO against random search)")
 def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", help="what to measure: " + ", ".join(TARGETS))
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
@@ -18,6 +18,10 @@ def _add(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", type=int, default=20000, help="BPF_PROG_TEST_RUN runs per path (bpf)")
     p.add_argument("--packets", type=int, default=2000, help="requests per live phase (bpf)")
     p.add_argument("--no-live", action="store_true", help="skip the live rig measurement (bpf)")
+    p.add_argument("--budget", type=int, default=40, help="BO evaluations (tune)")
+    p.add_argument("--factor", type=int, default=10, help="random search is this many times larger (tune)")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (tune)")
+    p.add_argument("--bo-runs", type=int, default=5, help="independent BO studies per method (tune)")
     p.add_argument("--save", metavar="FILE", default=None,
                    help="also write the figures, with provenance, to FILE (e.g. data/bench/sim.json)")
 
@@ -74,5 +78,45 @@ def bench_cmd(args: argparse.Namespace) -> int:
                   f"response matching {out['live_response_ns_per_packet']:.0f} ns")
             print(f"  client round trip p50: kernel answer {out['rtt_kernel_p50_us']:.1f} us, user-space server "
                   f"{out['rtt_server_p50_us']:.1f} us (x{out['rtt_ratio_server_to_kernel']:.1f})")
+        return 0
+    if args.target == "tune":
+        import sys
+        from pathlib import Path
+
+        from tqdm import tqdm
+
+        from ..tuning.bench import bench_tune
+        from ..tuning.executors import LocalExecutor
+        if args.budget < 1 or args.factor < 1:
+            raise ConfigError("--budget and --factor must be at least 1")
+        ex = LocalExecutor(args.workers)
+        bar = tqdm(total=args.budget * (args.factor + 2 * args.bo_runs), desc="bench tune", unit="eval",
+                   file=sys.stderr, disable=None)
+        fig = Path(args.save).with_suffix(".png") if args.save else Path("data/bench/tune-convergence.png")
+        try:
+            out = bench_tune(ex, budget=args.budget, factor=args.factor, runs=args.bo_runs, tick=lambda: bar.update(1),
+                             figure=fig)
+        finally:
+            bar.close()
+            ex.close()
+        _save(args.save, "tune", out)
+        if args.json:
+            slim = {k: v for k, v in out.items() if not k.endswith("_values")}
+            slim["methods"] = {k: {kk: vv for kk, vv in m.items() if kk != "values"} for k, m in out["methods"].items()}
+            emit_json(slim)
+            return 0
+        print(f"objective {out['objective']} + penalties on {out['scenario']} (quick), dims {', '.join(out['dims'])}")
+        print(f"article's defaults {out['default_value']:.4g}; best of {out['random_evaluations']} random "
+              f"{out['best_random']:.4g}; target {out['target']:.4g}; random search needs "
+              f"{out['random_evaluations_to_target_expected']:.1f} evaluations (expected)")
+        for label, m in out["methods"].items():
+            med = m["median_evaluations_to_target"]
+            print(f"{label:11s} reached the target in {m['reached']}/{out['runs']} runs "
+                  f"(evaluations: {m['evaluations_to_target']}); median "
+                  f"{med if med is not None else '> budget'}; ratio random/BO "
+                  f"{m['ratio']:.2f}" if m["ratio"] else f"{label:11s} reached the target in {m['reached']}/"
+                  f"{out['runs']} runs (evaluations: {m['evaluations_to_target']}); median > budget")
+            print(f"{'':11s} goal (median <= 40 and ratio >= 3): {'met' if m['meets_goal'] else 'not met'}")
+        print(f"convergence figure: {fig}")
         return 0
     raise ConfigError(f"unknown benchmark {args.target!r} (known: {', '.join(TARGETS)})")

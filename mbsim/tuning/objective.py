@@ -1,0 +1,73 @@
+"""What a tuning study minimises, and the terrain / mode presets (digest 2.4).
+
+The value of a candidate is its latency metric (ms, mean over the study's seeds) plus
+penalties for every violated constraint:
+
+    value = metric + 100 ms * (max(0, min_success - success) / (1 - min_success)
+                               + max(0, fallback - max_fallback) / max_fallback
+                               + max(0, slo_violation - slo_budget))
+
+so each constraint missed by its own size costs 100 ms. With ``handling="constraint"``
+an infeasible candidate is worth ``metric + 10 000 ms`` instead (a wall the optimiser
+cannot trade against).
+
+``max_fallback`` matters: the horn answers everything from the snapshot if the deadline
+is short enough, so without it "minimise P99" would tune the service away.
+
+Presets: the terrain picks the scenario (spike -> tail-spike, sustained -> sustained,
+noisy -> noisy); the mode picks the constraints: *conservative* minimises P99.99 with
+success >= 99.99 % and at most 1 % from the snapshot; *aggressive* minimises P99 with
+success >= 99.9 % and at most 10 % from the snapshot.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ..config import Params, require
+from ..errors import ConfigError
+
+PENALTY_MS = 100.0
+WALL_MS = 10_000.0
+TERRAINS = {"spike": "tail-spike", "sustained": "sustained", "noisy": "noisy"}
+
+
+@dataclass(frozen=True)
+class Objective(Params):
+    metric: Literal["p99_ms", "p9999_ms", "p999_ms", "latency_mean_ms"] = "p99_ms"
+    min_success: float = 0.999
+    max_fallback: float = 0.05
+    slo_budget: float | None = None  # None: the scenario's own SLO budget
+    handling: Literal["penalty", "constraint"] = "penalty"
+
+    def validate(self) -> None:
+        require(0 < self.min_success < 1, "objective.min_success must be in (0, 1)")
+        require(0 < self.max_fallback <= 1, "objective.max_fallback must be in (0, 1]")
+        require(self.slo_budget is None or 0 <= self.slo_budget <= 1, "objective.slo_budget must be in [0, 1]")
+
+    def value(self, m: dict[str, Any], slo_budget: float) -> tuple[float, bool]:
+        """(value to minimise, feasible?) for mean metrics ``m``."""
+        budget = self.slo_budget if self.slo_budget is not None else slo_budget
+        misses = (max(0.0, self.min_success - m["success_ratio"]) / (1 - self.min_success)
+                  + max(0.0, m["fallback_ratio"] - self.max_fallback) / self.max_fallback
+                  + max(0.0, (m["slo_violation_ratio"] or 0.0) - budget))
+        feasible = misses <= 0
+        if feasible:
+            return m[self.metric], True
+        extra = WALL_MS if self.handling == "constraint" else PENALTY_MS * misses
+        return m[self.metric] + extra, False
+
+
+MODES = {
+    "conservative": Objective(metric="p9999_ms", min_success=0.9999, max_fallback=0.01),
+    "aggressive": Objective(metric="p99_ms", min_success=0.999, max_fallback=0.10),
+}
+
+
+def preset(terrain: str | None, mode: str | None) -> tuple[str | None, Objective | None]:
+    """(scenario name, objective) of a terrain and a mode (either may be None)."""
+    if terrain is not None and terrain not in TERRAINS:
+        raise ConfigError(f"unknown terrain {terrain!r} (known: {', '.join(TERRAINS)})")
+    if mode is not None and mode not in MODES:
+        raise ConfigError(f"unknown mode {mode!r} (known: {', '.join(MODES)})")
+    return (TERRAINS[terrain] if terrain else None), (MODES[mode] if mode else None)
