@@ -78,6 +78,10 @@ class Applied:
             mac = self.upstream_mac or _resolve_mac(self.ns, self.dev, self.upstream)
             if mac:
                 tc.pin_neighbour(self.ns, self.dev, self.upstream.addr, mac)
+            else:
+                self.log({"type": "warning", "message": f"could not resolve {self.upstream.addr}'s MAC on "
+                          f"{self.dev}: its neighbour entry is not pinned, so during a partition that drops ARP "
+                          f"the horn will stop seeing requests once the entry goes stale (pass --upstream-mac)"})
             self.log({"type": "applied", "netns": self.ns, "dev": self.dev, "upstream": str(self.upstream),
                       "snapshot_entries": len(self.entries), "neighbour_pinned": mac,
                       "capacity": self.controller.capacity, "window_ms": self.controller.window_ms})
