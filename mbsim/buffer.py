@@ -154,6 +154,8 @@ class MountainBikeBuffer:
         """(rps, latency stddev ms, p95 ms) over the last ``span_s`` of closed intervals."""
         k = max(1, int(round(span_s / self.sample_s)))
         recent = list(self.history)[-k:]
+        if not recent:
+            return 0.0, 0.0, math.nan
         offered = sum(iv.offered for iv in recent)
         n = sum(iv.n for iv in recent)
         rps = offered / (len(recent) * self.sample_s)
