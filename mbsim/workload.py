@@ -15,7 +15,8 @@ the peak rate and thinned (Lewis-Shedler), which is exact for any bounded rate.
 
 Tail spikes multiply a request's service time: a share ``spike_fraction`` of requests
 by ``spike_factor``, and every request that *starts service* inside a
-``spike_windows`` interval by that window's factor.
+``spike_windows`` interval by that window's factor (tracked by
+:class:`~mbsim.faults.FaultClock`).
 """
 from __future__ import annotations
 
@@ -124,11 +125,3 @@ def arrival_gaps(w: Workload, arrival: np.random.Generator, thinning: np.random.
                 yield t - last
                 last = t
 
-
-def spike_multiplier(w: Workload, t: float) -> float:
-    """Product of the factors of the spike windows that contain ``t`` (s)."""
-    m = 1.0
-    for start, end, factor in w.spike_windows:
-        if start <= t < end:
-            m *= factor
-    return m
