@@ -1,3 +1,19 @@
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+
+from mbsim import snapshot  # noqa: E402
+from mbsim.export import export  # noqa: E402
+from mbsim.settings_file import SettingsFile  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """Default settings exported to a directory, and a 100-key snapshot beside them."""
+    d = tmp_path_factory.mktemp("export")
+    SettingsFile().write(d / "settings.json")
+    export(d / "settings.json", d / "out")
+    snapshot.write(d / "snapshot.json", {k: f"snap:{k}" for k in range(1, 101)})
+    return d

@@ -1,13 +1,9 @@
-"""Shared fixtures of the kernel tests: exported settings, a compiled horn, the rig."""
+"""What the kernel tests need: root and an importable bcc (CI has both)."""
 from __future__ import annotations
 
 import os
 
 import pytest
-
-from mbsim import snapshot
-from mbsim.export import export
-from mbsim.settings_file import SettingsFile
 
 
 def bpf_available() -> str | None:
@@ -21,12 +17,3 @@ def bpf_available() -> str | None:
 
 
 needs_bpf = pytest.mark.skipif(bpf_available() is not None, reason=str(bpf_available()))
-
-
-@pytest.fixture(scope="session")
-def exported(tmp_path_factory):
-    d = tmp_path_factory.mktemp("export")
-    SettingsFile().write(d / "settings.json")
-    export(d / "settings.json", d / "out")
-    snapshot.write(d / "snapshot.json", {k: f"snap:{k}" for k in range(1, 101)})
-    return d

@@ -17,7 +17,7 @@ from mbsim.kernel import netns, programs, tc
 from mbsim.kernel.apply import Applied
 from mbsim.kernel.rig import SERVER_ADDR, Rig, UdpClient, UdpServer
 
-from kernel_fixtures import exported, needs_bpf  # noqa: F401
+from kernel_fixtures import needs_bpf
 
 pytestmark = [needs_bpf, pytest.mark.bpf]
 UPSTREAM = f"{SERVER_ADDR}:7000"
@@ -37,7 +37,7 @@ def rig():
 
 
 @pytest.fixture
-def applied(rig, exported):  # noqa: F811
+def applied(rig, exported):
     logs = []
     with Applied(exported / "out", rig.client_ns, rig.client_dev, UPSTREAM, exported / "snapshot.json",
                  log=logs.append) as ap:
@@ -144,7 +144,7 @@ def test_partition_with_stale_arp_still_answered(rig, applied):
     assert rig.server.received == 0
 
 
-def test_without_the_pin_a_stale_entry_starves_the_horn(rig, exported):  # noqa: F811
+def test_without_the_pin_a_stale_entry_starves_the_horn(rig, exported):
     """Why apply pins the neighbour: TC egress runs after neighbour resolution."""
     horn = H.Horn(exported / "out", programs.Upstream(SERVER_ADDR, 7000))
     horn.bpf["events"].open_ring_buffer(lambda *a: None)
@@ -157,7 +157,7 @@ def test_without_the_pin_a_stale_entry_starves_the_horn(rig, exported):  # noqa:
     assert sum(m is not None for m in got) == 0
 
 
-def test_controller_retunes_in_place_and_breaker_opens_on_errors(rig, exported):  # noqa: F811
+def test_controller_retunes_in_place_and_breaker_opens_on_errors(rig, exported):
     from dataclasses import replace
 
     from mbsim.breakers import BreakerSettings
@@ -198,7 +198,7 @@ def test_controller_retunes_in_place_and_breaker_opens_on_errors(rig, exported):
         t.join()
 
 
-def _apply_cmd(rig, exported, *extra):  # noqa: F811
+def _apply_cmd(rig, exported, *extra):
     return [sys.executable, "-m", "mbsim", "apply", str(exported / "out"), "--netns", rig.client_ns, "--dev",
             rig.client_dev, "--upstream", UPSTREAM, "--snapshot", str(exported / "snapshot.json"), *extra]
 
@@ -213,7 +213,7 @@ def _wait_attached(rig, want=True, timeout=30):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_apply_cli_streams_json_and_cleans_up_on_signal(rig, exported, sig):  # noqa: F811
+def test_apply_cli_streams_json_and_cleans_up_on_signal(rig, exported, sig):
     p = subprocess.Popen(_apply_cmd(rig, exported), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     head = []
     try:
@@ -238,7 +238,7 @@ def test_apply_cli_streams_json_and_cleans_up_on_signal(rig, exported, sig):  # 
     assert rig.neigh() != "PERMANENT"
 
 
-def test_after_sigkill_detach_removes_the_leftovers(rig, exported):  # noqa: F811
+def test_after_sigkill_detach_removes_the_leftovers(rig, exported):
     p = subprocess.Popen(_apply_cmd(rig, exported, "--quiet"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert _wait_attached(rig)
     p.send_signal(signal.SIGKILL)
@@ -249,7 +249,7 @@ def test_after_sigkill_detach_removes_the_leftovers(rig, exported):  # noqa: F81
     assert not list(tc.filters(rig.client_ns, rig.client_dev))
 
 
-def test_refuses_host_interface_and_bad_inputs_before_attaching(rig, exported, tmp_path):  # noqa: F811
+def test_refuses_host_interface_and_bad_inputs_before_attaching(rig, exported, tmp_path):
     with pytest.raises(MbsimError, match="host's root namespace"):
         Applied(exported / "out", None, "lo", UPSTREAM, exported / "snapshot.json")
     bad = tmp_path / "snap.json"
@@ -261,7 +261,7 @@ def test_refuses_host_interface_and_bad_inputs_before_attaching(rig, exported, t
     assert not list(tc.filters(rig.client_ns, rig.client_dev))
 
 
-def test_without_root_one_line(tmp_path, exported):  # noqa: F811
+def test_without_root_one_line(tmp_path, exported):
     r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
                         "mbsim", "apply", str(exported / "out"), "--dev", "lo", "--upstream", UPSTREAM,
                         "--snapshot", str(exported / "snapshot.json")], capture_output=True, text=True,

@@ -10,7 +10,7 @@ from mbsim.kernel import horn as H
 from mbsim.kernel import programs, testrun
 from mbsim.snapshot import Entry
 
-from kernel_fixtures import exported, needs_bpf  # noqa: F401
+from kernel_fixtures import needs_bpf
 
 pytestmark = [needs_bpf, pytest.mark.bpf]
 
@@ -21,7 +21,7 @@ VALUE = b"snapshot says hello"
 
 
 @pytest.fixture(scope="module")
-def horn(exported):  # noqa: F811
+def horn(exported):
     h = H.Horn(exported / "out", programs.Upstream("10.77.0.2", 7000))
     h.load_snapshot([Entry(42, VALUE), Entry(43, b"broken", P.ST_ERROR)])
     h.bpf["events"].open_ring_buffer(lambda *a: None)
