@@ -1,9 +1,18 @@
-"""``Call``: the one SimPy event type the request path uses.
+"""The two SimPy event types the request path uses.
 
-A ``Call`` is a plain :class:`simpy.events.Event` that is triggered when it is created,
-scheduled ``delay`` seconds ahead, carrying ``value``, with one callback. It is set up
-exactly as SimPy's own ``Timeout`` is, minus the bookkeeping a timeout needs for
-``yield``: requests are chains of callbacks, not generator processes.
+``Call`` is a plain :class:`simpy.events.Event` that is triggered when it is created,
+scheduled ``delay`` seconds ahead, carrying ``value``, with one callback: SimPy's own
+``Timeout`` minus the bookkeeping a timeout needs for ``yield``. Rare paths (retries,
+timers) use it.
+
+``Slot`` is an event that is re-armed after it fires instead of being thrown away: the
+next arrival, and the completion of the job a worker is serving (a worker has at most one
+pending completion, so one ``Slot`` per busy worker suffices). SimPy allows this: once an
+event has been processed, ``Environment.step`` has set its ``callbacks`` to ``None`` and
+holds no further reference to it; setting ``callbacks`` again and scheduling it is exactly
+what SimPy does when it creates an event, without the allocation. Hot paths re-arm inline
+(``slot.callbacks = slot.on_fire; schedule(slot, NORMAL, delay)``); :meth:`Slot.arm` is
+the readable form.
 """
 from __future__ import annotations
 
@@ -20,3 +29,22 @@ class Call(Event):
         self._value = value
         self._ok = True
         env.schedule(self, NORMAL, delay)
+
+
+class Slot(Event):
+    """A reusable event with one callback; idle until :meth:`arm`."""
+
+    def __init__(self, env: Environment, callback: Callable[[Event], None]) -> None:
+        self.env = env
+        self.callbacks = None  # idle: not scheduled
+        self.on_fire = [callback]  # shared by every arming; SimPy never mutates it
+        self._value = None
+        self._ok = True
+
+    def arm(self, delay: float, value: Any = None) -> None:
+        """Schedule this slot ``delay`` s from now, carrying ``value``; it must be idle."""
+        if self.callbacks is not None:
+            raise RuntimeError("Slot armed while already scheduled")
+        self._value = value
+        self.callbacks = self.on_fire
+        self.env.schedule(self, NORMAL, delay)

@@ -100,6 +100,7 @@ class FaultClock:
         self.partitioned = False
         self.extra_delay_s = 0.0
         self.spike_factor = 1.0
+        self.calm = True  # not down and no spike window: service times are untouched
         self.boundaries = sorted({t for iv in (*faults.down, *faults.partitions, *faults.delay_spikes,
                                                *spike_windows) for t in iv[:2]})
         self._update(0.0)
@@ -114,6 +115,7 @@ class FaultClock:
             if start <= t < end:
                 m *= factor
         self.spike_factor = m
+        self.calm = self.down_end is None and m == 1.0
 
     @property
     def unhealthy(self) -> bool:

@@ -30,9 +30,9 @@ def _draw_iterators(sc: Scenario, seed: int) -> dict[str, Any]:
             svc,
             rng["loss_request"].random,
             rng["loss_response"].random,
+            rng["spike"].random,
             rng["snapshot_hit"].random,
             sc.snapshot.latency_sampler(rng["fallback_latency"]),
-            rng["spike"].random,
         ]),
         "retry_draws": streams.endless_rows([retry_svc, r.random, r.random, r.random]),
         "backoff": streams.endless(rng["backoff"].random),
@@ -50,7 +50,7 @@ def run_model(sc: Scenario, protection: Protection, seed: int = 1,
     if gaps is not None:
         it["gaps"] = chain(iter(gaps), repeat(float("inf")))
     if services is not None:
-        it["draws"] = ((s, 1.0, 1.0, 0.0, 0.0, 1.0) for s in services)
+        it["draws"] = ((s, 1.0, 1.0, 1.0, 0.0, 0.0) for s in services)
     model = Model(env, sc, protection, rec, it["gaps"], it["draws"], it["retry_draws"], it["backoff"], trace)
     model.start()
     if sc.warmup_s > 0:

@@ -2,10 +2,9 @@
 
 Timers that all run for the same ``delay`` expire in the order they were set, so they
 fit in a FIFO. Only the oldest timer is ever scheduled as a SimPy event; when it fires,
-every timer that is due expires (``expire(item, due)``, skipped at once for items whose
-``settled`` attribute is true; the callback ignores any other item that no longer needs
-it) and timers whose items are done (``dead(item, due)``) are dropped from the front
-before the next event is scheduled. With deadlines of a few ms
+every timer that is due expires (``expire(item, due)``, skipped for items that no longer
+need it: ``dead(item, due)``), and dead timers are dropped from the front before the next
+event is scheduled. With deadlines of a few ms
 and most requests answered in time, that is one SimPy event per deadline period instead
 of one per request.
 """
@@ -33,13 +32,11 @@ class FifoTimers:
         self.armed = False
         self.events = 0  # SimPy events scheduled, for the benchmark
 
-    def set(self, item: Any, now: float) -> float:
-        """Start a timer for ``item`` at ``now``; returns its due time (s)."""
-        due = now + self.delay
-        self.q.append((due, item))
+    def set(self, item: Any, now: float) -> None:
+        """Start a timer for ``item`` at ``now`` (s)."""
+        self.q.append((now + self.delay, item))
         if not self.armed:
             self._arm(self.delay)
-        return due
 
     def _arm(self, dt: float) -> None:
         self.armed = True
@@ -49,13 +46,12 @@ class FifoTimers:
     def _fire(self, _ev: Any) -> None:
         now = self.env.now
         q = self.q
-        expire = self.expire
+        expire, dead = self.expire, self.dead
         limit = now + EPS
         while q and q[0][0] <= limit:
             due, item = q.popleft()
-            if not item.settled:
+            if not dead(item, due):
                 expire(item, due)
-        dead = self.dead
         while q and dead(q[0][1], q[0][0]):
             q.popleft()
         if q:

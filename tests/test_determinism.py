@@ -35,16 +35,20 @@ def test_streams_are_independent_and_named():
 
 
 def _arrivals(monkeypatch, policy, scenario="tail-spike", seed=3):
+    """(arrival time, draws) of every request, as the model takes them."""
     seen = []
-    original = model_mod.Request.__init__
+    original = model_mod.Model.__init__
 
-    def spy(self, t0, draws):
-        seen.append((t0, draws))
-        original(self, t0, draws)
+    def spy(self, env, sc, protection, recorder, gaps, draws, *rest, **kw):
+        def watched():
+            for d in draws:
+                seen.append((env.now, d))
+                yield d
+        original(self, env, sc, protection, recorder, gaps, watched(), *rest, **kw)
 
-    monkeypatch.setattr(model_mod.Request, "__init__", spy)
+    monkeypatch.setattr(model_mod.Model, "__init__", spy)
     r = simulate(scenario, policy=policy, seed=seed, duration_s=4)
-    monkeypatch.setattr(model_mod.Request, "__init__", original)
+    monkeypatch.setattr(model_mod.Model, "__init__", original)
     return seen, r
 
 
