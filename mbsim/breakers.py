@@ -154,9 +154,17 @@ class FailureRatioBreaker(Breaker):
         self._calls_total = 0
         self._fails_total = 0
         self._epoch = 0  # index of the newest bucket, in units of ``width`` since t=0
+        self._k = 0  # its slot in the ring of buckets
+        self._bucket = (0.0, self.width)  # its span (s)
 
     def _advance(self, now: float) -> int:
-        epoch = int(now / self.width)
+        w = self.width
+        epoch = int(now / w)
+        # bucket e spans [e * w, (e + 1) * w): correct the division's rounding to match
+        if now < epoch * w:
+            epoch -= 1
+        elif now >= (epoch + 1) * w:
+            epoch += 1
         if epoch != self._epoch:
             for e in range(max(self._epoch + 1, epoch - self.n + 1), epoch + 1):
                 k = e % self.n
@@ -164,17 +172,21 @@ class FailureRatioBreaker(Breaker):
                 self._fails_total -= self._fails[k]
                 self._calls[k] = self._fails[k] = 0
             self._epoch = epoch
-        return epoch % self.n
+            self._k = epoch % self.n
+            self._bucket = (epoch * self.width, (epoch + 1) * self.width)
+        return self._k
 
     def report(self, now: float, outcome: Outcome, latency: float) -> None:
-        # fast path of Breaker.report for the common case: closed, and in the same bucket
-        if self._state == CLOSED and int(now / self.width) == self._epoch:
-            if outcome == SUCCESS:
-                self._calls[self._epoch % self.n] += 1
-                self._calls_total += 1
-                if self._calls_total >= self.min_calls and self._fails_total >= self.ratio * self._calls_total:
-                    self._trip(now)
-                return
+        # fast path of Breaker.report for the common case: a success, closed, in the newest
+        # bucket (a success alone can trip it only while failures are in the window)
+        b = self._bucket
+        if outcome is SUCCESS and b[0] <= now < b[1] and self._state is CLOSED:
+            self._calls[self._k] += 1
+            self._calls_total += 1
+            if self._fails_total and self._fails_total >= self.ratio * self._calls_total \
+                    and self._calls_total >= self.min_calls:
+                self._trip(now)
+            return
         Breaker.report(self, now, outcome, latency)
 
     def _closed_report(self, now: float, failed: bool) -> bool:

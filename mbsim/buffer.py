@@ -92,7 +92,8 @@ class MountainBikeBuffer:
         self.window_mode = settings.mode == "window"
         self.ring = Ring(settings.capacity_max)
         self.queue: deque = self.ring._items
-        self.window_s = settings.window_min_ms / 1e3
+        self._window_s = settings.window_min_ms / 1e3
+        self._wait_budget_s = self._window_s * workers  # summed expected service the queue may hold
         self.capacity = settings.capacity_max
         self.limit = math.inf  # concurrency mode
         self.damping = 1.0  # share of the way each re-tune moves toward its target
@@ -119,12 +120,22 @@ class MountainBikeBuffer:
         """Use the model's waiting queue as the ring's storage."""
         self.queue = self.ring._items = queue
 
+    @property
+    def window_s(self) -> float:
+        """The admission window (s)."""
+        return self._window_s
+
+    @window_s.setter
+    def window_s(self, value: float) -> None:
+        self._window_s = value
+        self._wait_budget_s = value * self.workers
+
     def admit(self, now: float, busy: int) -> bool:
         self.offered += 1
         waiting = len(self.queue)
         if self.window_mode:
             # not Ring.full() (inlined: one slot reserved) and the expected wait within the window
-            return waiting < self.ring.capacity - 1 and waiting * self.mean_service_s <= self.window_s * self.workers
+            return waiting < self.ring.capacity - 1 and waiting * self.mean_service_s <= self._wait_budget_s
         return waiting + busy < self.limit
 
     def observe(self, latency_s: float, service_s: float) -> None:
@@ -132,9 +143,9 @@ class MountainBikeBuffer:
         self.n += 1
         self.total += latency_s
         self.total_sq += latency_s * latency_s
+        self.mean_service_s += 0.01 * (service_s - self.mean_service_s)
         if self._keep:
             self.latencies.append(latency_s)  # type: ignore[union-attr]
-        self.mean_service_s += 0.01 * (service_s - self.mean_service_s)
 
     # -- periodic -------------------------------------------------------------
     def process(self, env, sensor):

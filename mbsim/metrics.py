@@ -67,14 +67,24 @@ class Recorder:
 
     COLUMNS = ("second", "requests", "failed", "fallback", "p50_ms", "p99_ms", "bad", "slo_violated")
 
+    def success(self, now: float, latency: float) -> None:
+        """``settle(now, SUCCESS, latency)``, the common case, for less: inside the open
+        window a success only adds its latency (successes are counted as the window closes)."""
+        if self._sec_end > now >= self.warmup:
+            self._lat.append(latency)
+        else:
+            self.settle(now, SUCCESS, latency)
+
     def settle(self, now: float, kind: int, latency: float) -> None:
         """A logical request ended at ``now`` with outcome ``kind`` after ``latency`` s."""
         if now < self.warmup:
             return
         if now >= self._sec_end:
             self._roll(now)
-        self.counts[kind] += 1
         self._lat.append(latency)
+        if kind == SUCCESS:
+            return
+        self.counts[kind] += 1
         if kind > FALLBACK:
             self._fail += 1
             if latency <= self.slo_target:
@@ -91,6 +101,7 @@ class Recorder:
 
     def _close_second(self, complete: bool) -> None:
         lat = np.asarray(self._lat, dtype=float)
+        self.counts[SUCCESS] += lat.size - self._fail - self._fallback
         self.hist.add(lat)
         if complete and self._sec >= self.warmup:
             n = lat.size

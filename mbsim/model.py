@@ -32,6 +32,7 @@ The server never cancels work the client abandoned.
 from __future__ import annotations
 
 import math
+from heapq import heappush
 from collections import deque
 from typing import Iterator
 
@@ -43,32 +44,15 @@ from .events import Call, Slot
 from .faults import FaultClock
 from .metrics import ERROR, FALLBACK, MISS, REJECTED, SUCCESS, TIMEOUT, Recorder
 from .protection import Protection
+from .request import ATTEMPT, DRAWS, INFLIGHT, POOLED, SENT, SETTLED, T0
 from .scenario import Scenario
 from .sensor import LoadSensor
 from .strategy import Outcome
-from .timers import FifoTimers
+from .timers import Deadlines, FifoTimers
 
 OK, ERR, TMO, REJ = Outcome.SUCCESS, Outcome.ERROR, Outcome.TIMEOUT, Outcome.REJECTED
 _PI = math.pi
 _cos = math.cos
-
-
-# A logical request is a plain list, indexed by these names: making one costs a quarter
-# of what a slotted object does, and a request is made 10K times per simulated second.
-#   T0      arrival time (s); the hard deadline counts from here
-#   DRAWS   its draws: (service s, u loss req, u loss resp, u spike, u snapshot hit,
-#           fallback latency s); a retried attempt gets a fresh (s, u, u, u)
-#   ATTEMPT attempts sent so far
-#   INFLIGHT an attempt is out and the client waits for it
-#   SETTLED it has its final outcome
-#   SENT    when the current attempt was sent (s)
-#   POOLED  it holds a thread of the caller-side pool
-T0, DRAWS, ATTEMPT, INFLIGHT, SETTLED, SENT, POOLED = range(7)
-
-
-def new_request(t0: float, draws: tuple) -> list:
-    """A request that arrived at ``t0`` (s) with ``draws``, before its first attempt."""
-    return [t0, draws, 0, False, False, t0, False]
 
 
 class Model:
@@ -85,6 +69,7 @@ class Model:
         self.sc = sc
         self.rec = recorder
         self.record = recorder.settle
+        self.success = recorder.success
         self.gaps = gaps
         self.draws = draws
         self.retry_draws = retry_draws
@@ -93,6 +78,7 @@ class Model:
         self.strategy = st = protection.strategy
         self.adm = adm = protection.admission
         # bound once (None when absent): the request path calls these 10K times per second
+        self.allow = st.allow if st is not None else None
         self.report = st.report if st is not None else None
         self.admit = adm.admit if adm is not None else None
         self.observe = adm.observe if adm is not None else None
@@ -132,11 +118,13 @@ class Model:
         self.attempt_timers: FifoTimers | None = None
         if math.isfinite(self.timeout_s) and self.timeout_s < self.deadline_s:
             self.attempt_timers = FifoTimers(env, self.timeout_s, self._attempt_expired, self._attempt_dead)
-        self.deadline_timers = (FifoTimers(env, self.deadline_s, self._deadline_expired, self._settled)
-                                if math.isfinite(self.deadline_s) else None)
+        self.deadlines = Deadlines(env, self.deadline_s, self._deadline_expired) if math.isfinite(self.deadline_s) else None
+        # an attempt may be lost or timed out: the slow part of the send path
+        self.exposed = self.lossy or self.attempt_timers is not None
         self.arrivals = 0
         self.attempts = 0  # attempts that reached the service
         self.schedule = env.schedule
+        self.heap = env._queue; self.eid = env._eid
         self.arrival = Slot(env, self._arrive)  # the next arrival, re-armed as it fires
         self.idle: list[Slot] = []  # completion slots of idle workers
         self.reset_server_stats()
@@ -148,7 +136,7 @@ class Model:
         self.sum_wait = 0.0
         self.n_done = 0
         self.sum_sojourn = 0.0
-        self.stats_since = self.env.now
+        self.stats_since = self.env._now
         self.samples = 0
         self.sum_in_system = 0  # sum over state samples of (waiting + in service)
         self.sum_busy = 0
@@ -189,21 +177,24 @@ class Model:
     # -- the request path ------------------------------------------------------
     def _arrive(self, ev: Slot) -> None:
         """A new logical request: its draws, its deadline, its first attempt."""
-        now = self.env.now
+        now = self.env._now
         self.arrivals += 1
         d = next(self.draws)
-        req = [now, d, 0, False, False, now, False]  # new_request(now, d), inlined
-        if self.deadline_timers is not None:
-            self.deadline_timers.set(req, now)
+        req = [now, d, 0, False, False, now, False]  # request.new_request, inlined
+        dl = self.deadlines
+        if dl is not None:
+            dl.q.append(req)  # Deadlines.set, inlined
+            if not dl.armed:
+                dl.arm()
         self._send(req, now, d)
         ev.callbacks = ev.on_fire  # re-arm for the next arrival (Slot.arm, inlined)
-        self.schedule(ev, NORMAL, next(self.gaps))
+        heappush(self.heap, (now + next(self.gaps), NORMAL, next(self.eid), ev))
 
     def _send(self, req: list, now: float, d: tuple, asked: bool = False) -> None:
         """One attempt with draws ``d``: strategy (unless ``asked`` already), caller pool,
         request leg, admission, then a worker or the queue."""
-        st = self.strategy
-        if st is not None and not asked and not st.allow(now):
+        allow = self.allow
+        if allow is not None and not asked and not allow(now):
             if self.fallback:
                 self._fallback(req, now)
             else:
@@ -214,14 +205,18 @@ class Model:
         a = req[ATTEMPT] = req[ATTEMPT] + 1
         req[INFLIGHT] = True
         req[SENT] = now
-        if self.attempt_timers is not None:
-            self.attempt_timers.set(req, now)
-        if self.lossy and (d[1] < self.p_lq or self.clock.partitioned):
-            return  # lost on the request leg
+        if self.exposed:
+            if self.attempt_timers is not None:
+                self.attempt_timers.set(req, now)
+            if self.lossy and (d[1] < self.p_lq or self.clock.partitioned):
+                return  # lost on the request leg
         self.attempts += 1
-        if self.admit is not None and not self.admit(now, self.busy):
+        admit = self.admit
+        if admit is not None and not admit(now, self.busy):
             self._rejected(req, now)
         elif self.busy < self.workers:
+            if self.trace is not None:
+                self.trace.append(0.0)
             self._begin((req, a, d, now), now, self.idle.pop() if self.idle else None)
         else:
             self.queue.append((req, a, d, now))
@@ -241,20 +236,14 @@ class Model:
 
     def _begin(self, job: tuple, now: float, slot: Slot | None) -> None:
         """A worker takes ``job`` = (request, attempt, draws, t enqueued); ``slot`` is its
-        idle completion event, or None to make one."""
+        idle completion event, or None to make one. Its service time is drawn, inflated
+        by tail spikes and the load function, held by an outage or replaced by an error."""
         self.busy += 1
         self.n_started += 1
-        wait = now - job[3]
-        if wait > 0.0:
-            self.sum_wait += wait
-            self.n_waited += 1
-        if self.trace is not None:
-            self.trace.append(wait)
         d = job[2]
         s = d[0]
         if d[3] < self.spike_fraction:
             s *= self.spike_factor
-        clock = self.clock
         if self.gain:
             queue = self.queue
             if queue:  # psi > 0: the suspension stiffens
@@ -268,6 +257,7 @@ class Model:
         if slot is None:
             slot = Slot(self.env, self._complete)
         slot.callbacks = slot.on_fire  # re-arm (Slot.arm, inlined)
+        clock = self.clock
         if clock.calm:
             slot._value = (job, s, False)
         else:
@@ -280,19 +270,28 @@ class Model:
             else:
                 s = self.error_s
                 slot._value = (job, s, True)
-        self.schedule(slot, NORMAL, s)
+        heappush(self.heap, (now + s, NORMAL, next(self.eid), slot))
 
     def _complete(self, ev: Slot) -> None:
         job, s, err = ev._value
-        now = self.env.now
+        now = self.env._now
         self.busy -= 1
         sojourn = now - job[3]
         self.n_done += 1
         self.sum_sojourn += sojourn
-        if self.observe is not None:
-            self.observe(sojourn, s)
-        if self.queue:
-            self._begin(self.queue.popleft(), now, ev)
+        observe = self.observe
+        if observe is not None:
+            observe(sojourn, s)
+        queue = self.queue
+        if queue:  # the worker takes the oldest waiting job, with this same slot
+            nxt = queue.popleft()
+            wait = now - nxt[3]
+            if wait > 0.0:
+                self.sum_wait += wait
+                self.n_waited += 1
+            if self.trace is not None:
+                self.trace.append(wait)
+            self._begin(nxt, now, ev)
         else:
             self.idle.append(ev)
         req = job[0]
@@ -306,18 +305,19 @@ class Model:
         if t_ans > req[T0] + self.deadline_s or t_ans - req[SENT] > self.timeout_s:
             return  # a timer fires first and handles it
         req[INFLIGHT] = False
+        report = self.report
         if err:
-            if self.report is not None:
-                self.report(now, ERR, t_ans - req[SENT])
+            if report is not None:
+                report(now, ERR, t_ans - req[SENT])
             self._error_answer(req, now, t_ans)
             return
-        if self.report is not None:
-            self.report(now, OK, t_ans - req[SENT])
+        if report is not None:
+            report(now, OK, t_ans - req[SENT])
         if req[POOLED]:
             self._settle(req, SUCCESS, t_ans)
             return
         req[SETTLED] = True
-        self.record(now, SUCCESS, t_ans - req[T0])
+        self.success(now, t_ans - req[T0])
 
     def _error_answer(self, req: list, now: float, t_ans: float) -> None:
         if self.fallback:
@@ -356,20 +356,16 @@ class Model:
         req = ev._value
         d = next(self.retry_draws)
         if not req[SETTLED]:
-            self._send(req, self.env.now, d)
+            self._send(req, self.env._now, d)
 
     # -- timers ---------------------------------------------------------------
     def _attempt_dead(self, req: list, due: float) -> bool:
         return not req[INFLIGHT] or req[SENT] + self.timeout_s != due
 
-    @staticmethod
-    def _settled(req: list, _due: float) -> bool:
-        return req[SETTLED]
-
     def _attempt_expired(self, req: list, due: float) -> None:
         if not req[INFLIGHT] or req[SENT] + self.timeout_s != due:
             return  # answered, or this timer belongs to an earlier attempt
-        now = self.env.now
+        now = self.env._now
         req[INFLIGHT] = False
         if self.report is not None:
             self.report(now, TMO, now - req[SENT])
@@ -380,8 +376,8 @@ class Model:
         else:
             self._settle(req, TIMEOUT, now)
 
-    def _deadline_expired(self, req: list, _due: float) -> None:
-        now = self.env.now
+    def _deadline_expired(self, req: list) -> None:
+        now = self.env._now
         if req[INFLIGHT]:
             req[INFLIGHT] = False
             if self.report is not None:
@@ -402,7 +398,7 @@ class Model:
 
     def _settle(self, req: list, kind: int, t_answer: float) -> None:
         req[SETTLED] = True
-        now = self.env.now
+        now = self.env._now
         self.record(now, kind, t_answer - req[T0])
         if req[POOLED]:
             req[POOLED] = False

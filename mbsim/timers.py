@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from simpy import Environment
 from .events import Call
+from .request import SETTLED, T0
 
 EPS = 1e-9  # s: timers due within 1 ns of now expire now (float rounding of absolute times)
 
@@ -61,3 +62,45 @@ class FifoTimers:
 
     def __len__(self) -> int:
         return len(self.q)
+
+
+class Deadlines:
+    """The hard deadlines of requests (:mod:`mbsim.request` lists), ``delay`` s after each
+    one's arrival time: FIFO timers specialised for the request path. Push with
+    ``deadlines.q.append(req)`` then ``if not deadlines.armed: deadlines.arm()``; when a
+    deadline passes, ``expire(req)`` is called unless the request has settled."""
+
+    def __init__(self, env: Environment, delay: float, expire: Callable[[list], None]) -> None:
+        self.env = env
+        self.delay = delay
+        self.expire = expire
+        self.q: deque[list] = deque()
+        self.armed = False
+        self.events = 0  # SimPy events scheduled, for the benchmark
+
+    def set(self, req: list) -> None:
+        """Start the deadline of ``req`` (the readable form of the two lines above)."""
+        self.q.append(req)
+        if not self.armed:
+            self.arm()
+
+    def arm(self, dt: float | None = None) -> None:
+        """Schedule the next firing ``dt`` s ahead; by default ``delay``, right after the
+        first push into an empty queue (unarmed means empty)."""
+        self.armed = True
+        self.events += 1
+        Call(self.env, self.delay if dt is None else dt, None, self._fire)
+
+    def _fire(self, _ev: Any) -> None:
+        q, delay = self.q, self.delay
+        limit = self.env.now + EPS
+        while q and q[0][T0] + delay <= limit:
+            req = q.popleft()
+            if not req[SETTLED]:
+                self.expire(req)
+        while q and q[0][SETTLED]:
+            q.popleft()
+        if q:
+            self.arm(q[0][T0] + delay - self.env.now)
+        else:
+            self.armed = False
