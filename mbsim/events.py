@@ -16,7 +16,8 @@ the readable form.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from itertools import count
+from typing import Any, Callable, Iterator
 
 from simpy import Environment
 from simpy.events import NORMAL, Event
@@ -48,3 +49,14 @@ class Slot(Event):
         self._value = value
         self.callbacks = self.on_fire
         self.env.schedule(self, NORMAL, delay)
+
+
+def schedule_target(env: Environment) -> tuple[list, Iterator[int]]:
+    """The heap and event-id counter behind ``env.schedule``, for hot paths that inline it:
+    ``heappush(heap, (env.now + delay, NORMAL, next(eid), event))`` is exactly what
+    :meth:`simpy.Environment.schedule` does. Refuses an environment that is not laid out
+    as SimPy 4's, rather than scheduling wrongly."""
+    heap, eid = getattr(env, "_queue", None), getattr(env, "_eid", None)
+    if not isinstance(heap, list) or not isinstance(eid, count) or type(env).schedule is not Environment.schedule:
+        raise TypeError(f"cannot inline scheduling on {type(env).__name__}: not a plain SimPy 4 Environment")
+    return heap, eid

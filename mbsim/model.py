@@ -39,7 +39,7 @@ from typing import Iterator
 from simpy import Environment
 from simpy.events import NORMAL
 
-from .events import Call, Slot
+from .events import Call, Slot, schedule_target
 
 from .faults import FaultClock
 from .metrics import ERROR, FALLBACK, MISS, REJECTED, SUCCESS, TIMEOUT, Recorder
@@ -90,7 +90,6 @@ class Model:
         self.hit_ratio = sc.snapshot.hit_ratio
         svc = sc.service
         self.workers = svc.workers
-        self.busy = 0
         self.queue: deque = deque()
         if self.adm is not None:
             self.adm.attach(self.queue)
@@ -123,11 +122,13 @@ class Model:
         self.exposed = self.lossy or self.attempt_timers is not None
         self.arrivals = 0
         self.attempts = 0  # attempts that reached the service
-        self.schedule = env.schedule
-        self.heap = env._queue; self.eid = env._eid
-        self.arrival = Slot(env, self._arrive)  # the next arrival, re-armed as it fires
-        self.idle: list[Slot] = []  # completion slots of idle workers
         self.reset_server_stats()
+        self._build_request_path()
+
+    @property
+    def busy(self) -> int:
+        """Workers serving a job: each one holds a scheduled completion slot."""
+        return self.workers - len(self.idle)
 
     # -- server statistics (theory tests) -------------------------------------
     def reset_server_stats(self) -> None:
@@ -175,51 +176,152 @@ class Model:
             yield env.timeout(every)
 
     # -- the request path ------------------------------------------------------
-    def _arrive(self, ev: Slot) -> None:
-        """A new logical request: its draws, its deadline, its first attempt."""
-        now = self.env._now
-        self.arrivals += 1
-        d = next(self.draws)
-        req = [now, d, 0, False, False, now, False]  # request.new_request, inlined
-        dl = self.deadlines
-        if dl is not None:
-            dl.q.append(req)  # Deadlines.set, inlined
-            if not dl.armed:
-                dl.arm()
-        self._send(req, now, d)
-        ev.callbacks = ev.on_fire  # re-arm for the next arrival (Slot.arm, inlined)
-        heappush(self.heap, (now + next(self.gaps), NORMAL, next(self.eid), ev))
+    def _build_request_path(self) -> None:
+        """Make the request path: four callbacks, closures over what they read.
 
-    def _send(self, req: list, now: float, d: tuple, asked: bool = False) -> None:
-        """One attempt with draws ``d``: strategy (unless ``asked`` already), caller pool,
-        request leg, admission, then a worker or the queue."""
-        allow = self.allow
-        if allow is not None and not asked and not allow(now):
-            if self.fallback:
-                self._fallback(req, now)
+        They run 10K times per simulated second, so they read constants from closure
+        cells rather than attributes, and a worker is its completion slot: ``idle`` holds
+        the slots of idle workers (``busy`` is ``workers - len(idle)``). Counters the rest
+        of mbsim reads stay attributes of the model. The rare branches (faults, pools,
+        retries, timers) are methods.
+        """
+        model, env = self, self.env
+        # SimPy's Environment.schedule(event, NORMAL, delay), inlined on the hot path
+        heap, eid = schedule_target(env)
+        draws, gaps = self.draws, self.gaps
+        queue, workers = self.queue, self.workers
+        allow, admit, observe, report, success = self.allow, self.admit, self.observe, self.report, self.success
+        deadlines, trace = self.deadlines, self.trace
+        fallback, pool, exposed, lossy = self.fallback, self.pool, self.exposed, self.lossy
+        rtt, deadline_s, timeout_s = self.rtt, self.deadline_s, self.timeout_s
+        spike_fraction, spike_factor = self.spike_fraction, self.spike_factor
+        gain, psi_scale, b = self.gain, self.psi_scale, self.lf.b
+        clock = self.clock
+
+        def arrive(ev: Slot) -> None:
+            """A new logical request: its draws, its deadline, its first attempt."""
+            now = env._now
+            model.arrivals += 1
+            d = next(draws)
+            req = [now, d, 0, False, False, now, False]  # request.new_request, inlined
+            if deadlines is not None:
+                deadlines.q.append(req)  # Deadlines.set, inlined
+                if not deadlines.armed:
+                    deadlines.arm()
+            send(req, now, d)
+            ev.callbacks = ev.on_fire  # re-arm for the next arrival (Slot.arm, inlined)
+            heappush(heap, (now + next(gaps), NORMAL, next(eid), ev))
+
+        def send(req: list, now: float, d: tuple, asked: bool = False) -> None:
+            """One attempt with draws ``d``: strategy (unless ``asked`` already), caller
+            pool, request leg, admission, then a worker or the queue."""
+            if allow is not None and not asked and not allow(now):
+                if fallback:
+                    model._fallback(req, now)
+                else:
+                    model._settle(req, REJECTED, now)
+                return
+            if pool is not None and not req[POOLED] and not model._take_thread(req, now, d):
+                return
+            a = req[ATTEMPT] = req[ATTEMPT] + 1
+            req[INFLIGHT] = True
+            req[SENT] = now
+            if exposed:
+                if model.attempt_timers is not None:
+                    model.attempt_timers.set(req, now)
+                if lossy and (d[1] < model.p_lq or clock.partitioned):
+                    return  # lost on the request leg
+            model.attempts += 1
+            if admit is not None and not admit(now, workers - len(idle)):
+                model._rejected(req, now)
+            elif idle:
+                if trace is not None:
+                    trace.append(0.0)
+                begin((req, a, d, now), now, idle.pop())
             else:
-                self._settle(req, REJECTED, now)
-            return
-        if self.pool is not None and not req[POOLED] and not self._take_thread(req, now, d):
-            return
-        a = req[ATTEMPT] = req[ATTEMPT] + 1
-        req[INFLIGHT] = True
-        req[SENT] = now
-        if self.exposed:
-            if self.attempt_timers is not None:
-                self.attempt_timers.set(req, now)
-            if self.lossy and (d[1] < self.p_lq or self.clock.partitioned):
-                return  # lost on the request leg
-        self.attempts += 1
-        admit = self.admit
-        if admit is not None and not admit(now, self.busy):
-            self._rejected(req, now)
-        elif self.busy < self.workers:
-            if self.trace is not None:
-                self.trace.append(0.0)
-            self._begin((req, a, d, now), now, self.idle.pop() if self.idle else None)
-        else:
-            self.queue.append((req, a, d, now))
+                queue.append((req, a, d, now))
+
+        def begin(job: tuple, now: float, slot: Slot) -> None:
+            """The worker whose completion event is ``slot`` takes ``job`` = (request,
+            attempt, draws, t enqueued). Its service time is drawn, inflated by tail spikes
+            and the load function, held by an outage or replaced by a fast error."""
+            model.n_started += 1
+            d = job[2]
+            s = d[0]
+            if d[3] < spike_fraction:
+                s *= spike_factor
+            if gain:
+                if queue:  # psi > 0: the suspension stiffens
+                    psi = len(queue) / psi_scale
+                    torque = (model.omega_term * (1.0 + b * (1.0 - _cos(_PI * (psi if psi < 1.0 else 1.0))))
+                              + model.slope_term)
+                else:
+                    torque = model.omega_term + model.slope_term
+                if torque > 0.0:
+                    s *= 1.0 + gain * torque
+            slot.callbacks = slot.on_fire  # re-arm (Slot.arm, inlined)
+            if clock.calm:
+                slot._value = (job, s, False)
+            else:
+                s *= clock.spike_factor
+                if clock.down_end is None:
+                    slot._value = (job, s, False)
+                elif model.hang:
+                    s += clock.down_end - now
+                    slot._value = (job, s, False)
+                else:
+                    s = model.error_s
+                    slot._value = (job, s, True)
+            heappush(heap, (now + s, NORMAL, next(eid), slot))
+
+        def complete(ev: Slot) -> None:
+            """A worker finished a job: the next waiting job, then the answer to the client."""
+            job, s, err = ev._value
+            now = env._now
+            sojourn = now - job[3]
+            model.n_done += 1
+            model.sum_sojourn += sojourn
+            if observe is not None:
+                observe(sojourn, s)
+            if queue:  # the worker takes the oldest waiting job
+                nxt = queue.popleft()
+                wait = now - nxt[3]
+                if wait > 0.0:
+                    model.sum_wait += wait
+                    model.n_waited += 1
+                if trace is not None:
+                    trace.append(wait)
+                begin(nxt, now, ev)
+            else:
+                idle.append(ev)
+            req = job[0]
+            if not req[INFLIGHT] or req[ATTEMPT] != job[1]:
+                return  # the client stopped waiting for this attempt (a settled request is never inflight)
+            t_ans = now + rtt
+            if lossy:
+                if job[2][2] < model.p_lr or clock.partitioned:
+                    return  # lost on the response leg
+                t_ans += clock.extra_delay_s
+            if t_ans > req[T0] + deadline_s or t_ans - req[SENT] > timeout_s:
+                return  # a timer fires first and handles it
+            req[INFLIGHT] = False
+            if err:
+                if report is not None:
+                    report(now, ERR, t_ans - req[SENT])
+                model._error_answer(req, now, t_ans)
+                return
+            if report is not None:
+                report(now, OK, t_ans - req[SENT])
+            if req[POOLED]:
+                model._settle(req, SUCCESS, t_ans)
+                return
+            req[SETTLED] = True
+            success(now, t_ans - req[T0])
+
+        self._send = send
+        self.arrival = Slot(env, arrive)  # the next arrival, re-armed as it fires
+        idle = [Slot(env, complete) for _ in range(workers)]  # every worker is idle
+        self.idle = idle
 
     def _take_thread(self, req: list, now: float, d: tuple) -> bool:
         """The caller-side pool: a free thread (True), else wait in its queue or be rejected."""
@@ -233,91 +335,6 @@ class Model:
         else:
             self._rejected(req, now, by_pool=True)
         return False
-
-    def _begin(self, job: tuple, now: float, slot: Slot | None) -> None:
-        """A worker takes ``job`` = (request, attempt, draws, t enqueued); ``slot`` is its
-        idle completion event, or None to make one. Its service time is drawn, inflated
-        by tail spikes and the load function, held by an outage or replaced by an error."""
-        self.busy += 1
-        self.n_started += 1
-        d = job[2]
-        s = d[0]
-        if d[3] < self.spike_fraction:
-            s *= self.spike_factor
-        if self.gain:
-            queue = self.queue
-            if queue:  # psi > 0: the suspension stiffens
-                psi = len(queue) / self.psi_scale
-                torque = (self.omega_term * (1.0 + self.lf.b * (1.0 - _cos(_PI * (psi if psi < 1.0 else 1.0))))
-                          + self.slope_term)
-            else:
-                torque = self.omega_term + self.slope_term
-            if torque > 0.0:
-                s *= 1.0 + self.gain * torque
-        if slot is None:
-            slot = Slot(self.env, self._complete)
-        slot.callbacks = slot.on_fire  # re-arm (Slot.arm, inlined)
-        clock = self.clock
-        if clock.calm:
-            slot._value = (job, s, False)
-        else:
-            s *= clock.spike_factor
-            if clock.down_end is None:
-                slot._value = (job, s, False)
-            elif self.hang:
-                s += clock.down_end - now
-                slot._value = (job, s, False)
-            else:
-                s = self.error_s
-                slot._value = (job, s, True)
-        heappush(self.heap, (now + s, NORMAL, next(self.eid), slot))
-
-    def _complete(self, ev: Slot) -> None:
-        job, s, err = ev._value
-        now = self.env._now
-        self.busy -= 1
-        sojourn = now - job[3]
-        self.n_done += 1
-        self.sum_sojourn += sojourn
-        observe = self.observe
-        if observe is not None:
-            observe(sojourn, s)
-        queue = self.queue
-        if queue:  # the worker takes the oldest waiting job, with this same slot
-            nxt = queue.popleft()
-            wait = now - nxt[3]
-            if wait > 0.0:
-                self.sum_wait += wait
-                self.n_waited += 1
-            if self.trace is not None:
-                self.trace.append(wait)
-            self._begin(nxt, now, ev)
-        else:
-            self.idle.append(ev)
-        req = job[0]
-        if not req[INFLIGHT] or req[ATTEMPT] != job[1]:
-            return  # the client stopped waiting for this attempt (a settled request is never inflight)
-        t_ans = now + self.rtt
-        if self.lossy:
-            if job[2][2] < self.p_lr or self.clock.partitioned:
-                return  # lost on the response leg
-            t_ans += self.clock.extra_delay_s
-        if t_ans > req[T0] + self.deadline_s or t_ans - req[SENT] > self.timeout_s:
-            return  # a timer fires first and handles it
-        req[INFLIGHT] = False
-        report = self.report
-        if err:
-            if report is not None:
-                report(now, ERR, t_ans - req[SENT])
-            self._error_answer(req, now, t_ans)
-            return
-        if report is not None:
-            report(now, OK, t_ans - req[SENT])
-        if req[POOLED]:
-            self._settle(req, SUCCESS, t_ans)
-            return
-        req[SETTLED] = True
-        self.success(now, t_ans - req[T0])
 
     def _error_answer(self, req: list, now: float, t_ans: float) -> None:
         if self.fallback:
