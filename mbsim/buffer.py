@@ -107,6 +107,10 @@ class MountainBikeBuffer:
         self.history: deque[Interval] = deque(maxlen=max(1, int(math.ceil(span / self.sample_s))))
         self.topology = Topology(settings.topology, self)
         self.retunes: list[tuple[float, str, float, int, float]] = []  # (t, cause, window_ms, capacity, limit)
+        # the hot path's methods, chosen once for the mode
+        self.admit = self._admit_window if self.window_mode else self._admit_concurrency  # type: ignore[method-assign]
+        if not self._keep:
+            self.observe = self._observe_sums  # type: ignore[method-assign]
 
     def _reset_interval(self) -> None:
         self.offered = 0
@@ -131,12 +135,19 @@ class MountainBikeBuffer:
         self._wait_budget_s = value * self.workers
 
     def admit(self, now: float, busy: int) -> bool:
+        """May a request that arrives at ``now`` (s), with ``busy`` workers serving, wait in
+        the ring? (``__init__`` binds the one for the mode.)"""
+        return self._admit_window(now, busy) if self.window_mode else self._admit_concurrency(now, busy)
+
+    def _admit_window(self, now: float, busy: int) -> bool:
         self.offered += 1
         waiting = len(self.queue)
-        if self.window_mode:
-            # not Ring.full() (inlined: one slot reserved) and the expected wait within the window
-            return waiting < self.ring.capacity - 1 and waiting * self.mean_service_s <= self._wait_budget_s
-        return waiting + busy < self.limit
+        # not Ring.full() (inlined: one slot reserved) and the expected wait within the window
+        return waiting < self.ring.capacity - 1 and waiting * self.mean_service_s <= self._wait_budget_s
+
+    def _admit_concurrency(self, now: float, busy: int) -> bool:
+        self.offered += 1
+        return len(self.queue) + busy < self.limit
 
     def observe(self, latency_s: float, service_s: float) -> None:
         """A request completed after ``latency_s`` in the service, ``service_s`` of it served."""
@@ -146,6 +157,13 @@ class MountainBikeBuffer:
         self.mean_service_s += 0.01 * (service_s - self.mean_service_s)
         if self._keep:
             self.latencies.append(latency_s)  # type: ignore[union-attr]
+
+    def _observe_sums(self, latency_s: float, service_s: float) -> None:
+        """``observe`` when no latencies are kept (window mode)."""
+        self.n += 1
+        self.total += latency_s
+        self.total_sq += latency_s * latency_s
+        self.mean_service_s += 0.01 * (service_s - self.mean_service_s)
 
     # -- periodic -------------------------------------------------------------
     def process(self, env, sensor):

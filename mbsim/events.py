@@ -20,7 +20,7 @@ from itertools import count
 from typing import Any, Callable, Iterator
 
 from simpy import Environment
-from simpy.events import NORMAL, Event
+from simpy.events import NORMAL, URGENT, Event
 
 
 class Call(Event):
@@ -60,3 +60,13 @@ def schedule_target(env: Environment) -> tuple[list, Iterator[int]]:
     if not isinstance(heap, list) or not isinstance(eid, count) or type(env).schedule is not Environment.schedule:
         raise TypeError(f"cannot inline scheduling on {type(env).__name__}: not a plain SimPy 4 Environment")
     return heap, eid
+
+
+def urgent(env: Environment, delay: float) -> Event:
+    """An event that fires ``delay`` s from now before every NORMAL event of that instant
+    (timeouts, calls, slots): how SimPy itself schedules ``run(until=...)``."""
+    ev = Event(env)
+    ev._ok = True
+    ev._value = None
+    env.schedule(ev, URGENT, delay)
+    return ev

@@ -36,6 +36,7 @@ from typing import Callable
 
 import numpy as np
 
+from .events import urgent
 from .histogram import LogHistogram
 from .slo import Slo
 
@@ -54,7 +55,7 @@ class Recorder:
         self.hist = LogHistogram()
         self._sec = int(math.floor(warmup_s))
         self._sec_end = self._sec + 1.0
-        self._lat: list[float] = []
+        self._lat: list[float] = []  # latencies (s) of the open window; one list, cleared in place
         self._fail = 0
         self._fail_fast = 0
         self._fallback = 0
@@ -74,6 +75,23 @@ class Recorder:
             self._lat.append(latency)
         else:
             self.settle(now, SUCCESS, latency)
+
+    def process(self, env):
+        """SimPy process: drop the warm-up and close each one-second window the instant it
+        ends, before any other event of that instant (URGENT). While it runs, the window
+        is always the right one, so a success may be recorded as ``success_lane(latency)``:
+        a bare ``list.append``, the cheapest call Python has."""
+        if self.warmup > env.now:
+            yield urgent(env, self.warmup - env.now)
+            self._lat.clear()  # what the warm-up appended through the lane
+        while True:
+            yield urgent(env, self._sec_end - env.now)
+            self._roll(env.now)
+
+    @property
+    def success_lane(self) -> Callable[[float], None]:
+        """``append`` of the open window's latencies; only while :meth:`process` runs."""
+        return self._lat.append
 
     def settle(self, now: float, kind: int, latency: float) -> None:
         """A logical request ended at ``now`` with outcome ``kind`` after ``latency`` s."""
@@ -101,6 +119,7 @@ class Recorder:
 
     def _close_second(self, complete: bool) -> None:
         lat = np.asarray(self._lat, dtype=float)
+        self._lat.clear()
         self.counts[SUCCESS] += lat.size - self._fail - self._fallback
         self.hist.add(lat)
         if complete and self._sec >= self.warmup:
@@ -113,7 +132,6 @@ class Recorder:
                 p50 = p99 = math.nan
             self.seconds.append((self._sec, n, self._fail, self._fallback, float(p50), float(p99), bad,
                                  self.slo.window_violates(n, bad)))
-        self._lat = []
         self._fail = 0
         self._fail_fast = 0
         self._fallback = 0

@@ -55,6 +55,12 @@ _PI = math.pi
 _cos = math.cos
 
 
+def lossy(sc: Scenario) -> bool:
+    """Can a packet of ``sc`` be lost or delayed (loss, partitions, delay spikes)?"""
+    net, f = sc.network, sc.faults
+    return bool(net.loss_request or net.loss_response or f.partitions or f.delay_spikes)
+
+
 class Model:
     """One scenario under one protection; call :meth:`start`, then ``env.run``.
 
@@ -69,7 +75,6 @@ class Model:
         self.sc = sc
         self.rec = recorder
         self.record = recorder.settle
-        self.success = recorder.success
         self.gaps = gaps
         self.draws = draws
         self.retry_draws = retry_draws
@@ -99,7 +104,7 @@ class Model:
         self.p_lr = net.loss_response
         self.clock = FaultClock(sc.faults, sc.workload.spike_windows)
         # one flag for everything that can lose or delay a packet
-        self.lossy = bool(net.loss_request or net.loss_response or sc.faults.partitions or sc.faults.delay_spikes)
+        self.lossy = lossy(sc)
         self.hang = sc.faults.down_mode == "hang"
         self.error_s = sc.faults.error_ms / 1e3
         self.client = sc.client
@@ -114,6 +119,7 @@ class Model:
         self.sensor = LoadSensor(svc.capacity_rps, 0.05, lf.trend_window_s)
         self.omega_term = 0.0  # a * omega^2, refreshed by the sensor
         self.slope_term = 0.0  # c * tanh(d * slope)
+        self.inflation = 1.0  # service-time factor while nobody waits (psi = 0)
         self.attempt_timers: FifoTimers | None = None
         if math.isfinite(self.timeout_s) and self.timeout_s < self.deadline_s:
             self.attempt_timers = FifoTimers(env, self.timeout_s, self._attempt_expired, self._attempt_dead)
@@ -122,8 +128,8 @@ class Model:
         self.exposed = self.lossy or self.attempt_timers is not None
         self.arrivals = 0
         self.attempts = 0  # attempts that reached the service
-        self.reset_server_stats()
         self._build_request_path()
+        self.reset_server_stats()
 
     @property
     def busy(self) -> int:
@@ -131,8 +137,14 @@ class Model:
         return self.workers - len(self.idle)
 
     # -- server statistics (theory tests) -------------------------------------
+    @property
+    def n_started(self) -> int:
+        """Jobs that started service since the last reset: each one has completed since or
+        is still in service, and so has every job that was in service at the reset."""
+        return self.n_done + self.busy - self._busy_at_reset
+
     def reset_server_stats(self) -> None:
-        self.n_started = 0
+        self._busy_at_reset = self.busy
         self.n_waited = 0
         self.sum_wait = 0.0
         self.n_done = 0
@@ -149,6 +161,7 @@ class Model:
         env.process(self._sense())
         env.process(self._sample())
         env.process(self.clock.process(env))
+        env.process(self.rec.process(env))
         if self.adm is not None:
             env.process(self.adm.process(env, self.sensor))
 
@@ -163,6 +176,8 @@ class Model:
             omega = sensor.omega
             self.omega_term = lf.a * omega * omega
             self.slope_term = lf.c * math.tanh(lf.d * sensor.slope)
+            torque = self.omega_term + self.slope_term  # psi = 0
+            self.inflation = 1.0 + self.gain * torque if torque > 0.0 else 1.0
 
     def _sample(self, every: float = 0.01):
         """Every 10 ms: the strategy's state against the ground truth, and queue sizes."""
@@ -190,25 +205,56 @@ class Model:
         heap, eid = schedule_target(env)
         draws, gaps = self.draws, self.gaps
         queue, workers = self.queue, self.workers
-        allow, admit, observe, report, success = self.allow, self.admit, self.observe, self.report, self.success
+        allow, admit, observe, report = self.allow, self.admit, self.observe, self.report
+        success = self.rec.success_lane  # needs the recorder's process (start)
         deadlines, trace = self.deadlines, self.trace
         fallback, pool, exposed, lossy = self.fallback, self.pool, self.exposed, self.lossy
         rtt, deadline_s, timeout_s = self.rtt, self.deadline_s, self.timeout_s
         spike_fraction, spike_factor = self.spike_fraction, self.spike_factor
         gain, psi_scale, b = self.gain, self.psi_scale, self.lf.b
         clock = self.clock
+        plain = pool is None and not exposed
+        deadline_push = deadlines.q.append if deadlines is not None else None
 
         def arrive(ev: Slot) -> None:
             """A new logical request: its draws, its deadline, its first attempt."""
             now = env._now
             model.arrivals += 1
             d = next(draws)
-            req = [now, d, 0, False, False, now, False]  # request.new_request, inlined
-            if deadlines is not None:
-                deadlines.q.append(req)  # Deadlines.set, inlined
-                if not deadlines.armed:
-                    deadlines.arm()
-            send(req, now, d)
+            allowed = allow is None or allow(now)
+            if allowed and plain:  # the common case of send(), inlined: no pool, nothing lost
+                req = [now, d, 1, True, False, now, False]  # request.new_request, first attempt out
+                if deadlines is not None:
+                    deadline_push(req)  # Deadlines.set, inlined
+                    if not deadlines.armed:
+                        deadlines.arm()
+                model.attempts += 1
+                if admit is not None and not admit(now, workers - len(idle)):
+                    model._rejected(req, now)
+                elif idle:  # begin(), inlined; a worker is idle, so nobody waits: psi = 0
+                    if trace is not None:
+                        trace.append(0.0)
+                    slot = idle.pop()
+                    s = d[0]
+                    if d[1] < spike_fraction:
+                        s *= spike_factor
+                    s *= model.inflation
+                    slot.callbacks = slot.on_fire  # re-arm (Slot.arm, inlined)
+                    if clock.calm:
+                        slot._value = ((req, 1, d, now), s, False)
+                        heappush(heap, (now + s, NORMAL, next(eid), slot))
+                    else:
+                        disturbed(slot, (req, 1, d, now), s, now)
+                else:
+                    queue.append((req, 1, d, now))
+            else:
+                req = [now, d, 0, False, False, now, False]
+                if deadlines is not None:
+                    deadlines.set(req)
+                if allowed:
+                    send(req, now, d, True)
+                else:
+                    model._refused(req, now)
             ev.callbacks = ev.on_fire  # re-arm for the next arrival (Slot.arm, inlined)
             heappush(heap, (now + next(gaps), NORMAL, next(eid), ev))
 
@@ -216,10 +262,7 @@ class Model:
             """One attempt with draws ``d``: strategy (unless ``asked`` already), caller
             pool, request leg, admission, then a worker or the queue."""
             if allow is not None and not asked and not allow(now):
-                if fallback:
-                    model._fallback(req, now)
-                else:
-                    model._settle(req, REJECTED, now)
+                model._refused(req, now)
                 return
             if pool is not None and not req[POOLED] and not model._take_thread(req, now, d):
                 return
@@ -229,7 +272,7 @@ class Model:
             if exposed:
                 if model.attempt_timers is not None:
                     model.attempt_timers.set(req, now)
-                if lossy and (d[1] < model.p_lq or clock.partitioned):
+                if lossy and (d[4] < model.p_lq or clock.partitioned):
                     return  # lost on the request leg
             model.attempts += 1
             if admit is not None and not admit(now, workers - len(idle)):
@@ -245,10 +288,9 @@ class Model:
             """The worker whose completion event is ``slot`` takes ``job`` = (request,
             attempt, draws, t enqueued). Its service time is drawn, inflated by tail spikes
             and the load function, held by an outage or replaced by a fast error."""
-            model.n_started += 1
             d = job[2]
             s = d[0]
-            if d[3] < spike_fraction:
+            if d[1] < spike_fraction:
                 s *= spike_factor
             if gain:
                 if queue:  # psi > 0: the suspension stiffens
@@ -262,16 +304,22 @@ class Model:
             slot.callbacks = slot.on_fire  # re-arm (Slot.arm, inlined)
             if clock.calm:
                 slot._value = (job, s, False)
+                heappush(heap, (now + s, NORMAL, next(eid), slot))
             else:
-                s *= clock.spike_factor
-                if clock.down_end is None:
-                    slot._value = (job, s, False)
-                elif model.hang:
+                disturbed(slot, job, s, now)
+
+        def disturbed(slot: Slot, job: tuple, s: float, now: float) -> None:
+            """Schedule a job's completion while a spike window or an outage is on: the
+            window multiplies its service time ``s``; an outage holds it (hang) or
+            replaces it with a fast error."""
+            s *= clock.spike_factor
+            err = False
+            if clock.down_end is not None:
+                if model.hang:
                     s += clock.down_end - now
-                    slot._value = (job, s, False)
                 else:
-                    s = model.error_s
-                    slot._value = (job, s, True)
+                    s, err = model.error_s, True
+            slot._value = (job, s, err)
             heappush(heap, (now + s, NORMAL, next(eid), slot))
 
         def complete(ev: Slot) -> None:
@@ -299,7 +347,7 @@ class Model:
                 return  # the client stopped waiting for this attempt (a settled request is never inflight)
             t_ans = now + rtt
             if lossy:
-                if job[2][2] < model.p_lr or clock.partitioned:
+                if job[2][5] < model.p_lr or clock.partitioned:
                     return  # lost on the response leg
                 t_ans += clock.extra_delay_s
             if t_ans > req[T0] + deadline_s or t_ans - req[SENT] > timeout_s:
@@ -316,12 +364,19 @@ class Model:
                 model._settle(req, SUCCESS, t_ans)
                 return
             req[SETTLED] = True
-            success(now, t_ans - req[T0])
+            success(t_ans - req[T0])
 
         self._send = send
         self.arrival = Slot(env, arrive)  # the next arrival, re-armed as it fires
         idle = [Slot(env, complete) for _ in range(workers)]  # every worker is idle
         self.idle = idle
+
+    def _refused(self, req: list, now: float) -> None:
+        """The strategy refused the attempt: the snapshot answers, or it fails fast."""
+        if self.fallback:
+            self._fallback(req, now)
+        else:
+            self._settle(req, REJECTED, now)
 
     def _take_thread(self, req: list, now: float, d: tuple) -> bool:
         """The caller-side pool: a free thread (True), else wait in its queue or be rejected."""
@@ -371,9 +426,9 @@ class Model:
 
     def _resend(self, ev) -> None:
         req = ev._value
-        d = next(self.retry_draws)
-        if not req[SETTLED]:
-            self._send(req, self.env._now, d)
+        s, u_lq, u_lr, u_sp = next(self.retry_draws)
+        if not req[SETTLED]:  # the first attempt's snapshot draws stay with the request
+            self._send(req, self.env._now, (s, u_sp, 0.0, 0.0, u_lq, u_lr))
 
     # -- timers ---------------------------------------------------------------
     def _attempt_dead(self, req: list, due: float) -> bool:
@@ -408,8 +463,8 @@ class Model:
     def _fallback(self, req: list, t: float) -> None:
         """The client re-asks with FALLBACK at ``t``; the snapshot answers or misses."""
         d = req[DRAWS]
-        if d[4] < self.hit_ratio:
-            self._settle(req, FALLBACK, t + d[5])
+        if d[2] < self.hit_ratio:
+            self._settle(req, FALLBACK, t + d[3])
         else:
             self._settle(req, MISS, t)
 

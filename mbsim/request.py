@@ -5,8 +5,9 @@ them per simulated second.
 
 ======== =====================================================================
 T0       arrival time (s); the hard deadline counts from here
-DRAWS    its draws: (service s, u loss req, u loss resp, u spike, u snapshot hit,
-         fallback latency s); a retried attempt gets a fresh (s, u, u, u)
+DRAWS    its draws: (service s, u spike, u snapshot hit, fallback latency s, u loss
+         req, u loss resp), the last two only in scenarios that can lose packets; a
+         retried attempt gets fresh service, spike and loss draws
 ATTEMPT  attempts sent so far
 INFLIGHT an attempt is out and the client waits for it
 SETTLED  it has its final outcome

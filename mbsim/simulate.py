@@ -14,7 +14,7 @@ from . import policies, streams
 from .config import to_dict
 from .errors import ConfigError
 from .metrics import Recorder
-from .model import Model
+from .model import Model, lossy
 from .protection import Protection
 from .results import Result
 from .scenario import Scenario
@@ -28,13 +28,13 @@ def _draw_iterators(sc: Scenario, seed: int) -> dict[str, Any]:
     r = rng["retry"]
     return {
         "gaps": arrival_gaps(sc.workload, rng["arrival"], rng["thinning"]),
+        # request.DRAWS; the loss uniforms only where a packet can be lost
         "draws": streams.endless_rows([
             svc,
-            rng["loss_request"].random,
-            rng["loss_response"].random,
             rng["spike"].random,
             rng["snapshot_hit"].random,
             sc.snapshot.latency_sampler(rng["fallback_latency"]),
+            *((rng["loss_request"].random, rng["loss_response"].random) if lossy(sc) else ()),
         ]),
         "retry_draws": streams.endless_rows([retry_svc, r.random, r.random, r.random]),
         "backoff": streams.endless(rng["backoff"].random),
@@ -68,7 +68,7 @@ def run_model(sc: Scenario, protection: Protection, seed: int = 1,
     if gaps is not None:
         it["gaps"] = chain(iter(gaps), repeat(float("inf")))
     if services is not None:
-        it["draws"] = ((s, 1.0, 1.0, 1.0, 0.0, 0.0) for s in services)
+        it["draws"] = ((s, 1.0, 0.0, 0.0, 1.0, 1.0) for s in services)
     model = Model(env, sc, protection, rec, it["gaps"], it["draws"], it["retry_draws"], it["backoff"], trace)
     model.start()
     if sc.warmup_s > 0:

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from functools import partial
 from typing import Iterator
 
 import numpy as np
 
+from . import streams
 from .config import Params, require
 
 
@@ -107,12 +109,14 @@ class RateProfile:
 def arrival_gaps(w: Workload, arrival: np.random.Generator, thinning: np.random.Generator) -> Iterator[float]:
     """Gaps (s) between successive arrivals, forever. Exact NHPP by thinning."""
     profile = w.profile()
-    peak = profile.peak
     gaps = arrival.exponential
-    if w.constant:
-        scale = 1.0 / w.rate_rps
-        while True:
-            yield from gaps(scale, 4096).tolist()
+    if w.constant:  # blocks chained in C: no generator frame to resume per arrival
+        return streams.endless(partial(gaps, 1.0 / w.rate_rps))
+    return _thinned(profile, gaps, thinning)
+
+
+def _thinned(profile: "RateProfile", gaps, thinning: np.random.Generator) -> Iterator[float]:
+    peak = profile.peak
     scale = 1.0 / peak
     t = 0.0
     last = 0.0

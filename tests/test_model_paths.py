@@ -66,17 +66,18 @@ def test_caller_pool_threads_and_queue():
                   service=Service(workers=64, dist="deterministic", mean_ms=5.0))
     peak = []
     prot = Protection(pool=Pool(threads=4, queue=2))
-    original = model_mod.Model._begin
+    original = model_mod.Model._take_thread
 
     def spy(self, *a):
-        peak.append(self.pool_busy)
-        original(self, *a)
+        took = original(self, *a)
+        peak.append(self.pool_busy)  # right after a thread was handed out (or refused)
+        return took
 
-    model_mod.Model._begin = spy
+    model_mod.Model._take_thread = spy
     try:
         m, rec = run_model(sc, prot, seed=1)
     finally:
-        model_mod.Model._begin = original
+        model_mod.Model._take_thread = original
     assert max(peak) <= 4
     counts = rec.summary(2.5)["counts"]
     assert counts["rejected"] > 0 and counts["success"] > 0
