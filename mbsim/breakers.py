@@ -155,9 +155,18 @@ class FailureRatioBreaker(Breaker):
         self._fails_total = 0
         self._epoch = 0  # index of the newest bucket, in units of ``width`` since t=0
         self._k = 0  # its slot in the ring of buckets
-        self._bucket = (0.0, self.width)  # its span (s)
+        self._bucket_end = self.width  # its end (s)
+        self._new_ok = 0  # successes in the newest bucket not yet added to the counts
+
+    def _fold(self) -> None:
+        """Add the pending successes to the newest bucket and the totals."""
+        if self._new_ok:
+            self._calls[self._k] += self._new_ok
+            self._calls_total += self._new_ok
+            self._new_ok = 0
 
     def _advance(self, now: float) -> int:
+        self._fold()
         w = self.width
         epoch = int(now / w)
         # bucket e spans [e * w, (e + 1) * w): correct the division's rounding to match
@@ -173,20 +182,21 @@ class FailureRatioBreaker(Breaker):
                 self._calls[k] = self._fails[k] = 0
             self._epoch = epoch
             self._k = epoch % self.n
-            self._bucket = (epoch * self.width, (epoch + 1) * self.width)
+            self._bucket_end = (epoch + 1) * w
         return self._k
 
     def report(self, now: float, outcome: Outcome, latency: float) -> None:
-        # fast path of Breaker.report for the common case: a success, closed, in the newest
-        # bucket (a success alone can trip it only while failures are in the window)
-        b = self._bucket
-        if outcome is SUCCESS and b[0] <= now < b[1] and self._state is CLOSED:
-            self._calls[self._k] += 1
-            self._calls_total += 1
-            if self._fails_total and self._fails_total >= self.ratio * self._calls_total \
-                    and self._calls_total >= self.min_calls:
-                self._trip(now)
+        # The common case, a success while closed in the newest bucket (reports come in time
+        # order), costs one increment. A success only lowers the failure share, so it can
+        # trip the breaker only at the call that brings the count up to min_calls.
+        if outcome is SUCCESS and now < self._bucket_end and self._state is CLOSED:
+            self._new_ok += 1
+            if self._fails_total and self._calls_total + self._new_ok <= self.min_calls:
+                self._fold()
+                if self._fails_total >= self.ratio * self._calls_total and self._calls_total >= self.min_calls:
+                    self._trip(now)
             return
+        self._fold()
         Breaker.report(self, now, outcome, latency)
 
     def _closed_report(self, now: float, failed: bool) -> bool:
@@ -202,6 +212,7 @@ class FailureRatioBreaker(Breaker):
         self._calls = [0] * self.n
         self._fails = [0] * self.n
         self._calls_total = self._fails_total = 0
+        self._new_ok = 0
 
     def counts(self, now: float) -> tuple[int, int]:
         """(calls, failures) in the window ending at ``now``."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 
@@ -113,16 +113,20 @@ class MountainBikeBuffer:
             self.observe = self._observe_sums  # type: ignore[method-assign]
 
     def _reset_interval(self) -> None:
-        self.offered = 0
         self.n = 0
         self.total = 0.0
         self.total_sq = 0.0
         self.latencies: list[float] | None = [] if self._keep else None
 
     # -- hot path -------------------------------------------------------------
-    def attach(self, queue: deque) -> None:
-        """Use the model's waiting queue as the ring's storage."""
+    def attach(self, queue: deque, in_service: Callable[[], int], offered: Callable[[], int]) -> None:
+        """Use the model's waiting queue as the ring's storage, and read from the model how
+        many requests are in service and how many were offered so far (every admit() call
+        is one offer)."""
         self.queue = self.ring._items = queue
+        self.in_service = in_service
+        self.offered = offered
+        self._offered_mark = offered()
 
     @property
     def window_s(self) -> float:
@@ -134,20 +138,18 @@ class MountainBikeBuffer:
         self._window_s = value
         self._wait_budget_s = value * self.workers
 
-    def admit(self, now: float, busy: int) -> bool:
-        """May a request that arrives at ``now`` (s), with ``busy`` workers serving, wait in
-        the ring? (``__init__`` binds the one for the mode.)"""
-        return self._admit_window(now, busy) if self.window_mode else self._admit_concurrency(now, busy)
+    def admit(self, now: float) -> bool:
+        """May a request that arrives at ``now`` (s) wait in the ring? (``__init__`` binds
+        the one for the mode.)"""
+        return self._admit_window(now) if self.window_mode else self._admit_concurrency(now)
 
-    def _admit_window(self, now: float, busy: int) -> bool:
-        self.offered += 1
+    def _admit_window(self, now: float) -> bool:
         waiting = len(self.queue)
         # not Ring.full() (inlined: one slot reserved) and the expected wait within the window
         return waiting < self.ring.capacity - 1 and waiting * self.mean_service_s <= self._wait_budget_s
 
-    def _admit_concurrency(self, now: float, busy: int) -> bool:
-        self.offered += 1
-        return len(self.queue) + busy < self.limit
+    def _admit_concurrency(self, now: float) -> bool:
+        return len(self.queue) + self.in_service() < self.limit
 
     def observe(self, latency_s: float, service_s: float) -> None:
         """A request completed after ``latency_s`` in the service, ``service_s`` of it served."""
@@ -172,7 +174,10 @@ class MountainBikeBuffer:
         k = 0
         while True:
             yield env.timeout(self.sample_s)
-            self.history.append(Interval(self.offered, self.n, self.total, self.total_sq, self.latencies))
+            offered = self.offered()
+            self.history.append(Interval(offered - self._offered_mark, self.n, self.total, self.total_sq,
+                                         self.latencies))
+            self._offered_mark = offered
             self._reset_interval()
             k += 1
             if k % every == 0:

@@ -96,8 +96,6 @@ class Model:
         svc = sc.service
         self.workers = svc.workers
         self.queue: deque = deque()
-        if self.adm is not None:
-            self.adm.attach(self.queue)
         net = sc.network
         self.rtt = net.rtt_ms / 1e3
         self.p_lq = net.loss_request
@@ -127,7 +125,9 @@ class Model:
         # an attempt may be lost or timed out: the slow part of the send path
         self.exposed = self.lossy or self.attempt_timers is not None
         self.arrivals = 0
-        self.attempts = 0  # attempts that reached the service
+        self.attempts = 0  # attempts that reached the service (each one is offered to admission)
+        if adm is not None:
+            adm.attach(self.queue, lambda: self.busy, lambda: self.attempts)
         self._build_request_path()
         self.reset_server_stats()
 
@@ -214,7 +214,6 @@ class Model:
         gain, psi_scale, b = self.gain, self.psi_scale, self.lf.b
         clock = self.clock
         plain = pool is None and not exposed
-        deadline_push = deadlines.q.append if deadlines is not None else None
 
         def arrive(ev: Slot) -> None:
             """A new logical request: its draws, its deadline, its first attempt."""
@@ -224,12 +223,10 @@ class Model:
             allowed = allow is None or allow(now)
             if allowed and plain:  # the common case of send(), inlined: no pool, nothing lost
                 req = [now, d, 1, True, False, now, False]  # request.new_request, first attempt out
-                if deadlines is not None:
-                    deadline_push(req)  # Deadlines.set, inlined
-                    if not deadlines.armed:
-                        deadlines.arm()
                 model.attempts += 1
-                if admit is not None and not admit(now, workers - len(idle)):
+                if admit is not None and not admit(now):
+                    if deadlines is not None:
+                        deadlines.set(req)
                     model._rejected(req, now)
                 elif idle:  # begin(), inlined; a worker is idle, so nobody waits: psi = 0
                     if trace is not None:
@@ -241,11 +238,20 @@ class Model:
                     s *= model.inflation
                     slot.callbacks = slot.on_fire  # re-arm (Slot.arm, inlined)
                     if clock.calm:
+                        # Nothing can now stop this answer (no loss, no outage); it needs a
+                        # deadline only if it will come late: complete()'s test, ahead of time.
+                        t_ans = (now + s) + rtt
+                        if deadlines is not None and (t_ans > now + deadline_s or t_ans - now > timeout_s):
+                            deadlines.set(req)
                         slot._value = ((req, 1, d, now), s, False)
                         heappush(heap, (now + s, NORMAL, next(eid), slot))
                     else:
+                        if deadlines is not None:
+                            deadlines.set(req)
                         disturbed(slot, (req, 1, d, now), s, now)
                 else:
+                    if deadlines is not None:
+                        deadlines.set(req)
                     queue.append((req, 1, d, now))
             else:
                 req = [now, d, 0, False, False, now, False]
@@ -275,7 +281,7 @@ class Model:
                 if lossy and (d[4] < model.p_lq or clock.partitioned):
                     return  # lost on the request leg
             model.attempts += 1
-            if admit is not None and not admit(now, workers - len(idle)):
+            if admit is not None and not admit(now):
                 model._rejected(req, now)
             elif idle:
                 if trace is not None:

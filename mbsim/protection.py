@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 from .strategy import Strategy
 
@@ -25,11 +25,12 @@ class Admission(Protocol):
 
     retry_after_s: float  # Retry-After of a 429 (s)
 
-    def attach(self, queue: deque) -> None:
-        """Take the service's waiting queue (to bound it)."""
+    def attach(self, queue: deque, in_service: Callable[[], int], offered: Callable[[], int]) -> None:
+        """Take the service's waiting queue (to bound it), and functions that count the
+        requests in service and those offered so far (one per ``admit`` call)."""
 
-    def admit(self, now: float, busy: int) -> bool:
-        """Admit a request arriving at ``now`` while ``busy`` workers serve?"""
+    def admit(self, now: float) -> bool:
+        """Admit a request arriving at ``now`` (s)?"""
 
     def observe(self, latency_s: float, service_s: float) -> None:
         """A request completed: server-side sojourn and service time (s)."""

@@ -88,10 +88,10 @@ def test_buffer_admits_at_most_capacity_minus_one_waiting(cap_lo, cap_hi, script
     s = BufferSettings(capacity_min=lo, capacity_max=hi, window_min_ms=1e6, window_max_ms=1e6)
     buf = MountainBikeBuffer(s, workers=4, mean_service_s=1e-3)
     q: deque = deque()
-    buf.attach(q)
+    buf.attach(q, in_service=lambda: 4, offered=lambda: 0)
     for add in script:
         if add:
-            if buf.admit(0.0, busy=4):
+            if buf.admit(0.0):
                 q.append(1)
             assert len(q) <= buf.ring.capacity - 1
         elif q:
