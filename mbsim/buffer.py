@@ -144,7 +144,10 @@ class MountainBikeBuffer:
         return self._admit_window(now) if self.window_mode else self._admit_concurrency(now)
 
     def _admit_window(self, now: float) -> bool:
-        waiting = len(self.queue)
+        queue = self.queue
+        if not queue:
+            return True  # an empty ring has room (capacity >= 2) and nobody to wait behind
+        waiting = len(queue)
         # not Ring.full() (inlined: one slot reserved) and the expected wait within the window
         return waiting < self.ring.capacity - 1 and waiting * self.mean_service_s <= self._wait_budget_s
 
@@ -165,7 +168,8 @@ class MountainBikeBuffer:
         self.n += 1
         self.total += latency_s
         self.total_sq += latency_s * latency_s
-        self.mean_service_s += 0.01 * (service_s - self.mean_service_s)
+        m = self.mean_service_s
+        self.mean_service_s = m + 0.01 * (service_s - m)
 
     # -- periodic -------------------------------------------------------------
     def process(self, env, sensor):

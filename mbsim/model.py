@@ -1,10 +1,23 @@
 """The simulation model: client, network, service and protection, as SimPy callbacks.
 
 SimPy is the engine. Long-lived parts (the load sensor, the fault clock, the buffer's
-re-tuning, the state sampler) are generator processes. Requests are not: each one is a
-chain of callbacks on plain events (arrival -> service completion), and all timers of
-one length share a FIFO (:mod:`mbsim.timers`), so a request costs about two SimPy
-events.
+re-tuning, the recorder's windows, the state sampler) are generator processes. Requests
+are not: each one is a chain of callbacks on plain events (arrival -> service
+completion), and all timers of one length share a FIFO (:mod:`mbsim.timers`), so a
+request costs two SimPy events.
+
+How the request path stays cheap (``mbsim bench sim``; every step was checked to leave
+every result of every scenario and policy bit-identical):
+
+* the events are reused (:class:`~mbsim.events.Slot`): one for the next arrival, and one
+  per worker - a worker *is* its completion slot, so ``busy = workers - len(idle)``;
+* the callbacks are closures over what they read (:meth:`Model._build_request_path`),
+  requests are lists (:mod:`mbsim.request`) and SimPy's ``schedule`` is inlined;
+* the common case of a first attempt (no pool, nothing can be lost) is inlined in the
+  arrival, and only an answer that can come late gets a deadline timer;
+* a success is a bare ``list.append`` into the recorder's open window, which a process
+  closes on time; the buffer and the ratio breaker have one-line fast paths;
+* the cyclic garbage collector is paused during a run (nothing on the path makes cycles).
 
 Flow of one logical request (times in s):
 

@@ -49,12 +49,12 @@ class TimedAdmission:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def attach(self, queue) -> None:
-        self.inner.attach(queue)
+    def attach(self, queue, in_service, offered) -> None:
+        self.inner.attach(queue, in_service, offered)
 
-    def admit(self, now: float, busy: int) -> bool:
+    def admit(self, now: float) -> bool:
         t = _clock()
-        r = self.inner.admit(now, busy)
+        r = self.inner.admit(now)
         self.ns += _clock() - t
         self.calls += 1
         self.decisions += 1

@@ -1,4 +1,7 @@
 """The article's two breakers on hand-built sequences of outcomes."""
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from mbsim.breakers import BreakerSettings, ConsecutiveFailureBreaker, FailureRatioBreaker
 from mbsim.strategy import Outcome, State, Strategy
 
@@ -81,3 +84,64 @@ def test_rejections_count_only_when_asked():
         b.report(0.0, REJ, 0.0)
         b.report(0.0, REJ, 0.0)
     assert on.state(0.0) == State.OPEN and off.state(0.0) == State.CLOSED
+
+
+class NaiveRatioBreaker:
+    """The ratio breaker written plainly: every call kept with its time, the window
+    recounted and the trip rule evaluated at every report. The reference for the
+    optimised one (pending successes, the trip test only where it can change)."""
+
+    def __init__(self, ratio, window_s, buckets, min_calls, open_s, probes):
+        self.ratio, self.min_calls, self.open_s, self.probes = ratio, min_calls, open_s, probes
+        self.width, self.n = window_s / buckets, buckets
+        self.calls = []  # (bucket index, failed) since the last reset
+        self.state, self.opened_at, self.sent, self.ok = State.CLOSED, 0.0, 0, 0
+
+    def _bucket(self, now):
+        e = int(now / self.width)
+        return e - 1 if now < e * self.width else e + 1 if now >= (e + 1) * self.width else e
+
+    def allow(self, now):
+        if self.state == State.CLOSED:
+            return True
+        if self.state == State.OPEN:
+            if now - self.opened_at < self.open_s:
+                return False
+            self.state, self.sent, self.ok = State.HALF_OPEN, 0, 0
+        if self.sent < self.probes:
+            self.sent += 1
+            return True
+        return False
+
+    def report(self, now, outcome, latency):
+        failed = outcome != OK
+        if self.state == State.CLOSED:
+            e = self._bucket(now)
+            self.calls = [c for c in self.calls if c[0] > e - self.n] + [(e, failed)]
+            fails = sum(f for _, f in self.calls)
+            if len(self.calls) >= self.min_calls and fails >= self.ratio * len(self.calls):
+                self.state, self.opened_at = State.OPEN, now
+        elif self.state == State.HALF_OPEN:
+            if failed:
+                self.state, self.opened_at = State.OPEN, now
+            else:
+                self.ok += 1
+                if self.ok >= self.probes:
+                    self.state, self.calls = State.CLOSED, []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.floats(0.05, 0.95), st.integers(1, 30), st.integers(1, 8),
+       st.lists(st.tuples(st.floats(0.0, 0.08), st.sampled_from([OK, OK, OK, ERR, TMO, REJ])), max_size=400))
+def test_ratio_breaker_matches_the_plain_rule(ratio, min_calls, buckets, script):
+    fast = FailureRatioBreaker(ratio, 0.4, buckets, min_calls, open_s=0.3, probes=2)
+    ref = NaiveRatioBreaker(ratio, 0.4, buckets, min_calls, open_s=0.3, probes=2)
+    t = 0.0
+    for dt, outcome in script:
+        t += dt
+        allowed = fast.allow(t)
+        assert allowed == ref.allow(t)
+        if allowed:
+            fast.report(t, outcome, 0.001)
+            ref.report(t, outcome, 0.001)
+        assert fast._state == ref.state, f"t={t}"

@@ -94,3 +94,12 @@ def test_bench_tune_smoke(tmp_path):
     assert d["random_evaluations"] == 4 and set(d["methods"]) == {"skopt", "optuna-tpe"}
     assert d["target"] >= d["best_random"]
     assert (tmp_path / "t.png").stat().st_size > 10_000
+
+
+def test_bench_sim_smoke():
+    """The figures and the ratio are there (speed itself is never asserted in a test)."""
+    r = run("bench", "sim", "--duration", "0.5", "--repeats", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["ratio"] == pytest.approx(out["full_model_req_per_s"] / out["bare_mm1_req_per_s"])
+    assert out["goal_ratio"] == 3.0 and out["peak_mib_20s"] > 0
