@@ -58,7 +58,8 @@ def bare_mm1(rate: float = 10000.0, rho: float = 0.8, duration_s: float = 10.0, 
 
 def full_model(duration_s: float = 10.0, seed: int = 1) -> float:
     """Logical requests per wall-clock second of ``mbb`` on the 10K req/s scenario."""
-    sc = Scenario(**{**BENCH_SCENARIO.__dict__, "duration_s": duration_s})
+    sc = Scenario(**{**BENCH_SCENARIO.__dict__, "duration_s": duration_s,
+                     "warmup_s": min(BENCH_SCENARIO.warmup_s, duration_s / 5)})
     r = simulate(sc, policy="mbb", seed=seed)
     return r.server["arrivals"] / r.wall_s
 
