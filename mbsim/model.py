@@ -137,11 +137,9 @@ class Model:
         self.deadlines = Deadlines(env, self.deadline_s, self._deadline_expired) if math.isfinite(self.deadline_s) else None
         # an attempt may be lost or timed out: the slow part of the send path
         self.exposed = self.lossy or self.attempt_timers is not None
-        self.arrivals = 0
-        self.attempts = 0  # attempts that reached the service (each one is offered to admission)
+        self._build_request_path()
         if adm is not None:
             adm.attach(self.queue, lambda: self.busy, lambda: self.attempts)
-        self._build_request_path()
         self.reset_server_stats()
 
     @property
@@ -156,12 +154,40 @@ class Model:
         is still in service, and so has every job that was in service at the reset."""
         return self.n_done + self.busy - self._busy_at_reset
 
+    # the request path's counters live in its closure (cheaper to bump than attributes)
+    @property
+    def arrivals(self) -> int:
+        """Logical requests that arrived."""
+        return self._counts()[0]
+
+    @property
+    def attempts(self) -> int:
+        """Attempts that reached the service (each one was offered to admission)."""
+        return self._counts()[1]
+
+    @property
+    def n_done(self) -> int:
+        """Jobs that completed service since the last reset."""
+        return self._counts()[2]
+
+    @property
+    def sum_sojourn(self) -> float:
+        """Their summed time in the service (s)."""
+        return self._counts()[3]
+
+    @property
+    def n_waited(self) -> int:
+        """Jobs that waited for a worker since the last reset."""
+        return self._counts()[4]
+
+    @property
+    def sum_wait(self) -> float:
+        """Their summed wait (s)."""
+        return self._counts()[5]
+
     def reset_server_stats(self) -> None:
+        self._reset_counts()
         self._busy_at_reset = self.busy
-        self.n_waited = 0
-        self.sum_wait = 0.0
-        self.n_done = 0
-        self.sum_sojourn = 0.0
         self.stats_since = self.env._now
         self.samples = 0
         self.sum_in_system = 0  # sum over state samples of (waiting + in service)
@@ -228,15 +254,28 @@ class Model:
         clock = self.clock
         plain = pool is None and not exposed
 
+        arrivals = attempts = n_done = n_waited = 0
+        sum_sojourn = sum_wait = 0.0
+
+        def counts() -> tuple[int, int, int, float, int, float]:
+            return arrivals, attempts, n_done, sum_sojourn, n_waited, sum_wait
+
+        def reset_counts() -> None:
+            """Start the server statistics afresh (at the end of the warm-up)."""
+            nonlocal n_done, sum_sojourn, n_waited, sum_wait
+            n_done = n_waited = 0
+            sum_sojourn = sum_wait = 0.0
+
         def arrive(ev: Slot) -> None:
             """A new logical request: its draws, its deadline, its first attempt."""
+            nonlocal arrivals, attempts
             now = env._now
-            model.arrivals += 1
+            arrivals += 1
             d = next(draws)
             allowed = allow is None or allow(now)
             if allowed and plain:  # the common case of send(), inlined: no pool, nothing lost
                 req = [now, d, 1, True, False, now, False]  # request.new_request, first attempt out
-                model.attempts += 1
+                attempts += 1
                 if admit is not None and not admit(now):
                     if deadlines is not None:
                         deadlines.set(req)
@@ -280,6 +319,7 @@ class Model:
         def send(req: list, now: float, d: tuple, asked: bool = False) -> None:
             """One attempt with draws ``d``: strategy (unless ``asked`` already), caller
             pool, request leg, admission, then a worker or the queue."""
+            nonlocal attempts
             if allow is not None and not asked and not allow(now):
                 model._refused(req, now)
                 return
@@ -293,7 +333,7 @@ class Model:
                     model.attempt_timers.set(req, now)
                 if lossy and (d[4] < model.p_lq or clock.partitioned):
                     return  # lost on the request leg
-            model.attempts += 1
+            attempts += 1
             if admit is not None and not admit(now):
                 model._rejected(req, now)
             elif idle:
@@ -343,19 +383,20 @@ class Model:
 
         def complete(ev: Slot) -> None:
             """A worker finished a job: the next waiting job, then the answer to the client."""
+            nonlocal n_done, sum_sojourn, n_waited, sum_wait
             job, s, err = ev._value
             now = env._now
             sojourn = now - job[3]
-            model.n_done += 1
-            model.sum_sojourn += sojourn
+            n_done += 1
+            sum_sojourn += sojourn
             if observe is not None:
                 observe(sojourn, s)
             if queue:  # the worker takes the oldest waiting job
                 nxt = queue.popleft()
                 wait = now - nxt[3]
                 if wait > 0.0:
-                    model.sum_wait += wait
-                    model.n_waited += 1
+                    sum_wait += wait
+                    n_waited += 1
                 if trace is not None:
                     trace.append(wait)
                 begin(nxt, now, ev)
@@ -386,6 +427,7 @@ class Model:
             success(t_ans - req[T0])
 
         self._send = send
+        self._counts, self._reset_counts = counts, reset_counts
         self.arrival = Slot(env, arrive)  # the next arrival, re-armed as it fires
         idle = [Slot(env, complete) for _ in range(workers)]  # every worker is idle
         self.idle = idle
