@@ -108,7 +108,7 @@ class MountainBikeBuffer:
         self.topology = Topology(settings.topology, self)
         self.retunes: list[tuple[float, str, float, int, float]] = []  # (t, cause, window_ms, capacity, limit)
         # the hot path's methods, chosen once for the mode
-        self.admit = self._admit_window if self.window_mode else self._admit_concurrency  # type: ignore[method-assign]
+        self.admit = self._admit_window if self.window_mode else self._admit_concurrency
         if not self._keep:
             self.observe = self._observe_sums  # type: ignore[method-assign]
 
@@ -138,11 +138,8 @@ class MountainBikeBuffer:
         self._window_s = value
         self._wait_budget_s = value * self.workers
 
-    def admit(self, now: float) -> bool:
-        """May a request that arrives at ``now`` (s) wait in the ring? (``__init__`` binds
-        the one for the mode.)"""
-        return self._admit_window(now) if self.window_mode else self._admit_concurrency(now)
-
+    # admit(now) -> bool: may a request that arrives at ``now`` (s) wait in the ring?
+    # ``__init__`` binds the one for the mode.
     def _admit_window(self, now: float) -> bool:
         queue = self.queue
         if not queue:

@@ -68,14 +68,6 @@ class Recorder:
 
     COLUMNS = ("second", "requests", "failed", "fallback", "p50_ms", "p99_ms", "bad", "slo_violated")
 
-    def success(self, now: float, latency: float) -> None:
-        """``settle(now, SUCCESS, latency)``, the common case, for less: inside the open
-        window a success only adds its latency (successes are counted as the window closes)."""
-        if self._sec_end > now >= self.warmup:
-            self._lat.append(latency)
-        else:
-            self.settle(now, SUCCESS, latency)
-
     def process(self, env):
         """SimPy process: drop the warm-up and close each one-second window the instant it
         ends, before any other event of that instant (URGENT). While it runs, the window

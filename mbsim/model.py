@@ -57,7 +57,7 @@ from .events import Call, Slot, schedule_target
 from .faults import FaultClock
 from .metrics import ERROR, FALLBACK, MISS, REJECTED, SUCCESS, TIMEOUT, Recorder
 from .protection import Protection
-from .request import ATTEMPT, DRAWS, INFLIGHT, POOLED, SENT, SETTLED, T0
+from .request import ATTEMPT, DRAWS, INFLIGHT, POOLED, SENT, SETTLED, T0, new_request
 from .scenario import Scenario
 from .sensor import LoadSensor
 from .strategy import Outcome
@@ -72,6 +72,11 @@ def lossy(sc: Scenario) -> bool:
     """Can a packet of ``sc`` be lost or delayed (loss, partitions, delay spikes)?"""
     net, f = sc.network, sc.faults
     return bool(net.loss_request or net.loss_response or f.partitions or f.delay_spikes)
+
+
+def _counter(k: int, doc: str) -> property:
+    """Read-only attribute: item ``k`` of the request path's counters."""
+    return property(lambda self: self._counts()[k], doc=doc)
 
 
 class Model:
@@ -95,11 +100,7 @@ class Model:
         self.trace = trace
         self.strategy = st = protection.strategy
         self.adm = adm = protection.admission
-        # bound once (None when absent): the request path calls these 10K times per second
-        self.allow = st.allow if st is not None else None
-        self.report = st.report if st is not None else None
-        self.admit = adm.admit if adm is not None else None
-        self.observe = adm.observe if adm is not None else None
+        self.report = st.report if st is not None else None  # bound once (None when absent)
         self.fallback = protection.fallback
         self.deadline_s = protection.deadline_ms / 1e3 if protection.deadline_ms else math.inf
         self.pool = protection.pool
@@ -135,8 +136,6 @@ class Model:
         if math.isfinite(self.timeout_s) and self.timeout_s < self.deadline_s:
             self.attempt_timers = FifoTimers(env, self.timeout_s, self._attempt_expired, self._attempt_dead)
         self.deadlines = Deadlines(env, self.deadline_s, self._deadline_expired) if math.isfinite(self.deadline_s) else None
-        # an attempt may be lost or timed out: the slow part of the send path
-        self.exposed = self.lossy or self.attempt_timers is not None
         self._build_request_path()
         if adm is not None:
             adm.attach(self.queue, lambda: self.busy, lambda: self.attempts)
@@ -155,35 +154,12 @@ class Model:
         return self.n_done + self.busy - self._busy_at_reset
 
     # the request path's counters live in its closure (cheaper to bump than attributes)
-    @property
-    def arrivals(self) -> int:
-        """Logical requests that arrived."""
-        return self._counts()[0]
-
-    @property
-    def attempts(self) -> int:
-        """Attempts that reached the service (each one was offered to admission)."""
-        return self._counts()[1]
-
-    @property
-    def n_done(self) -> int:
-        """Jobs that completed service since the last reset."""
-        return self._counts()[2]
-
-    @property
-    def sum_sojourn(self) -> float:
-        """Their summed time in the service (s)."""
-        return self._counts()[3]
-
-    @property
-    def n_waited(self) -> int:
-        """Jobs that waited for a worker since the last reset."""
-        return self._counts()[4]
-
-    @property
-    def sum_wait(self) -> float:
-        """Their summed wait (s)."""
-        return self._counts()[5]
+    arrivals = _counter(0, "Logical requests that arrived.")
+    attempts = _counter(1, "Attempts that reached the service (each one was offered to admission).")
+    n_done = _counter(2, "Jobs that completed service since the last reset.")
+    sum_sojourn = _counter(3, "Their summed time in the service (s).")
+    n_waited = _counter(4, "Jobs that waited for a worker since the last reset.")
+    sum_wait = _counter(5, "Their summed wait (s).")
 
     def reset_server_stats(self) -> None:
         self._reset_counts()
@@ -244,10 +220,15 @@ class Model:
         heap, eid = schedule_target(env)
         draws, gaps = self.draws, self.gaps
         queue, workers = self.queue, self.workers
-        allow, admit, observe, report = self.allow, self.admit, self.observe, self.report
+        st, adm = self.strategy, self.adm
+        allow = st.allow if st is not None else None
+        admit = adm.admit if adm is not None else None
+        observe = adm.observe if adm is not None else None
+        report = self.report
         success = self.rec.success_lane  # needs the recorder's process (start)
         deadlines, trace = self.deadlines, self.trace
-        fallback, pool, exposed, lossy = self.fallback, self.pool, self.exposed, self.lossy
+        pool, lossy = self.pool, self.lossy
+        exposed = lossy or self.attempt_timers is not None  # an attempt may be lost or time out
         rtt, deadline_s, timeout_s = self.rtt, self.deadline_s, self.timeout_s
         spike_fraction, spike_factor = self.spike_fraction, self.spike_factor
         gain, psi_scale, b = self.gain, self.psi_scale, self.lf.b
@@ -274,7 +255,7 @@ class Model:
             d = next(draws)
             allowed = allow is None or allow(now)
             if allowed and plain:  # the common case of send(), inlined: no pool, nothing lost
-                req = [now, d, 1, True, False, now, False]  # request.new_request, first attempt out
+                req = [now, d, 1, True, False, now, False]  # new_request(now, d), its first attempt out
                 attempts += 1
                 if admit is not None and not admit(now):
                     if deadlines is not None:
@@ -306,7 +287,7 @@ class Model:
                         deadlines.set(req)
                     queue.append((req, 1, d, now))
             else:
-                req = [now, d, 0, False, False, now, False]
+                req = new_request(now, d)
                 if deadlines is not None:
                     deadlines.set(req)
                 if allowed:
