@@ -1,6 +1,6 @@
 """``python -m mbsim`` is the ``mbsim`` command."""
 import sys
 
-from .cli import main
+from mbsim.cli import main
 
 sys.exit(main())

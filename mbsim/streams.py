@@ -37,6 +37,13 @@ def spawn(seed: int) -> dict[str, np.random.Generator]:
     return {name: np.random.default_rng(child) for name, child in zip(STREAMS, children)}
 
 
+def child(seed: int, index: int) -> np.random.Generator:
+    """The ``index``-th stream spawned from ``seed``, for inputs beyond :data:`STREAMS`
+    (a scenario's own per-request faults use ``len(STREAMS) + k``): independent of every
+    named stream, and the same for the same seed and index."""
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(int(index),)))
+
+
 def endless(draw: Callable[[int], np.ndarray], block: int = BLOCK) -> Iterator[float]:
     """Iterate over floats produced ``block`` at a time by ``draw(block)``."""
     def blocks() -> Iterator[list[float]]:

@@ -29,10 +29,10 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Image, Markdown, display
 
-from mbsim.compare import run_study
-from mbsim.figures import all_figures
+from mbsim.comparison.compare import compare
+from mbsim.comparison.figures import all_figures
 
-study = run_study("tail-spike", quick=True, reps=5, seed=1)
+study = compare("tail-spike", quick=True, reps=5, seed=1)
 print(f"{study.scenario.name}: {study.scenario.description}")
 
 # %% [markdown]

@@ -29,7 +29,7 @@ import pandas as pd
 from skopt.plots import plot_convergence, plot_objective
 
 from mbsim.tuning import space
-from mbsim.tuning.backends import SkoptBackend
+from mbsim.tuning.samplers import SkoptSampler
 from mbsim.tuning.executors import LocalExecutor
 from mbsim.tuning.objective import Objective
 from mbsim.tuning.storage import StudyStore
@@ -48,7 +48,7 @@ evals[[d.name for d in dims] + ["value", "feasible", "p99_ms", "fallback_ratio"]
 # ## Convergence
 
 # %%
-backend = SkoptBackend(dims, cfg.seed)
+backend = SkoptSampler(dims, cfg.seed)
 backend.replay([(r["params"], r["value"]) for r in store.load_evaluations()])
 result = backend.result()
 plot_convergence(result)

@@ -4,9 +4,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest  # noqa: E402
 
-from mbsim import snapshot  # noqa: E402
-from mbsim.export import export  # noqa: E402
-from mbsim.settings_file import SettingsFile  # noqa: E402
+from mbsim.deploy import snapshot_file as snapshot  # noqa: E402
+from mbsim.deploy.export import export  # noqa: E402
+from mbsim.deploy.settings_file import SettingsFile  # noqa: E402
 
 
 @pytest.fixture(scope="session")

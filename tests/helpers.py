@@ -1,11 +1,11 @@
 """Scenarios for the engine tests: no protection, no load function, no client timers."""
 from __future__ import annotations
 
-from mbsim.client import Client
-from mbsim.load import LoadFunction
-from mbsim.scenario import Scenario
-from mbsim.service import Service
-from mbsim.workload import Workload
+from mbsim.world.client import Client
+from mbsim.world.load_function import LoadFunction
+from mbsim.world.scenario import Scenario
+from mbsim.world.service import Service
+from mbsim.world.workload import Workload
 
 
 def queue_scenario(workers: int, lam: float, mean_service_s: float, duration_s: float, warmup_s: float,

@@ -10,7 +10,7 @@ import time
 import pytest
 from scipy import stats as sps
 
-from mbsim import protocol as P
+from mbsim.kernel import wire as P
 from mbsim.errors import MbsimError
 from mbsim.kernel import horn as H
 from mbsim.kernel import netns, programs, tc
@@ -160,9 +160,9 @@ def test_without_the_pin_a_stale_entry_starves_the_horn(rig, exported):
 def test_controller_retunes_in_place_and_breaker_opens_on_errors(rig, exported):
     from dataclasses import replace
 
-    from mbsim.breakers import BreakerSettings
+    from mbsim.mbb.breaker import BreakerSettings
     from mbsim.kernel.controller import Controller
-    from mbsim.settings import MbbSettings
+    from mbsim.mbb.settings import MbbSettings
 
     horn = H.Horn(exported / "out", programs.Upstream(SERVER_ADDR, 7000))
     logs = []

@@ -5,10 +5,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mbsim import protocol as P
+from mbsim.kernel import wire as P
 from mbsim.kernel import horn as H
 from mbsim.kernel import programs, testrun
-from mbsim.snapshot import Entry
+from mbsim.deploy.snapshot_file import Entry
 
 from kernel_fixtures import needs_bpf
 

@@ -2,8 +2,9 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mbsim.breakers import BreakerSettings, ConsecutiveFailureBreaker, FailureRatioBreaker
-from mbsim.strategy import Outcome, State, Strategy
+from mbsim.mbb.breaker import BreakerSettings, ConsecutiveFailureBreaker, FailureRatioBreaker
+from mbsim.outcome import Outcome
+from mbsim.policies.strategy import State, Strategy
 
 OK, ERR, TMO, REJ = Outcome.SUCCESS, Outcome.ERROR, Outcome.TIMEOUT, Outcome.REJECTED
 

@@ -76,7 +76,7 @@ def test_run_quick_writes_results_with_provenance(tmp_path):
     prov = rec["provenance"]
     for key in ("git", "packages", "kernel", "seed", "python"):
         assert key in prov
-    from mbsim.catalog import names
+    from mbsim.world.catalog import names
     assert len(rec["results"]) == 3 * len(names())
 
 

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from mbsim.compare import DEFAULT_POLICIES, run_study
+from mbsim.comparison.compare import DEFAULT_POLICIES, compare
 
 
 def mbsim(*args):
@@ -46,7 +46,7 @@ def test_quick_study_writes_table_figures_and_provenance(quick):
 
 
 def test_paired_differences_use_common_random_numbers():
-    st = run_study("loss12", ["mbb", "none"], reps=3, quick=True, cpu=False, workers=1)
+    st = compare("loss12", ["mbb", "none"], reps=3, quick=True, cpu=False, workers=1)
     # every replication saw the same requests: the counts of logical requests match pairwise
     for a, b in zip(st.summaries["mbb"].runs, st.summaries["none"].runs):
         assert a["seed"] == b["seed"]

@@ -1,7 +1,7 @@
 """Seeds: same seed, same result; other seed, other result; common random numbers."""
 import pytest
 
-from mbsim import model as model_mod
+from mbsim.engine import model as model_mod
 from mbsim import simulate, streams
 
 
@@ -39,12 +39,13 @@ def _arrivals(monkeypatch, policy, scenario="tail-spike", seed=3):
     seen = []
     original = model_mod.Model.__init__
 
-    def spy(self, env, sc, protection, recorder, gaps, draws, *rest, **kw):
-        def watched():
-            for d in draws:
+    def spy(self, env, sc, protection, recorder, draws, *rest, **kw):
+        def watched(first):
+            for d in first:
                 seen.append((env.now, d))
                 yield d
-        original(self, env, sc, protection, recorder, gaps, watched(), *rest, **kw)
+        draws.first = watched(draws.first)
+        original(self, env, sc, protection, recorder, draws, *rest, **kw)
 
     monkeypatch.setattr(model_mod.Model, "__init__", spy)
     r = simulate(scenario, policy=policy, seed=seed, duration_s=4)

@@ -8,11 +8,12 @@ import pytest
 import simpy
 from simpy.events import NORMAL
 
-from mbsim.events import Slot, schedule_target, urgent
-from mbsim.metrics import SUCCESS, Recorder
-from mbsim.protection import Protection
-from mbsim.simulate import cyclic_gc_paused, run_model
-from mbsim.slo import Slo
+from mbsim.engine.events import Slot, schedule_target, urgent
+from mbsim.outcome import SUCCESS
+from mbsim.metrics.recorder import Recorder
+from mbsim.policies.protection import Protection
+from mbsim.engine.run import cyclic_gc_paused, run_model
+from mbsim.world.slo import Slo
 
 from helpers import queue_scenario
 
@@ -103,7 +104,7 @@ def test_started_jobs_are_counted_from_completions_and_busy_workers():
     trace: list[float] = []
     model, _ = run_model(sc, Protection(), seed=0, gaps=gaps, services=services, trace=trace)
     assert model.busy > 0  # the run ends with work in progress
-    assert model.n_started == len(trace) == model.n_done + model.busy
+    assert model.n_started == len(trace) == model.counts.done + model.busy
 
 
 def test_gc_is_paused_during_a_run_and_restored_even_on_error():

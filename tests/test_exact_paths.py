@@ -5,8 +5,8 @@ import heapq
 import numpy as np
 import pytest
 
-from mbsim.protection import Protection
-from mbsim.simulate import run_model
+from mbsim.policies.protection import Protection
+from mbsim.engine.run import run_model
 
 from helpers import queue_scenario
 

@@ -7,16 +7,16 @@ import jsonschema
 import pytest
 import yaml
 
-from mbsim import qos
+from mbsim.deploy import kubernetes as qos
 from mbsim.errors import ConfigError
-from mbsim.export import export, kernel_constants, load_config
-from mbsim.settings import MbbSettings
-from mbsim.settings_file import SettingsFile, load
-from mbsim.slo import Slo
+from mbsim.deploy.export import export, kernel_constants, load_config
+from mbsim.mbb.settings import MbbSettings
+from mbsim.deploy.settings_file import SettingsFile, load
+from mbsim.world.slo import Slo
 
 
 def tuned() -> SettingsFile:
-    from mbsim.config import override
+    from mbsim.params import override
     s = override(MbbSettings(), {"buffer.window_min_ms": 20.0, "buffer.capacity_max": 64, "fallback.deadline_ms": 3.5,
                                  "breaker.kind": "count", "breaker.failure_threshold": 7})
     return SettingsFile(s, Slo(target_ms=30, percentile=99.9, budget=0.002), scenario="tail-spike")

@@ -4,10 +4,11 @@ import math
 import numpy as np
 import pytest
 
-from mbsim.histogram import LogHistogram
-from mbsim.metrics import FALLBACK, MISS, SUCCESS, TIMEOUT, Recorder
-from mbsim.slo import Slo
-from mbsim.timers import FifoTimers
+from mbsim.metrics.histogram import LogHistogram
+from mbsim.outcome import FALLBACK, MISS, SUCCESS, TIMEOUT
+from mbsim.metrics.recorder import Recorder
+from mbsim.world.slo import Slo
+from mbsim.engine.timers import FifoTimers
 
 
 def test_histogram_quantiles_within_relative_error():

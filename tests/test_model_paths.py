@@ -1,17 +1,17 @@
 """Paths of the request model that the scenarios alone do not pin down."""
 import pytest
 
-from mbsim import model as model_mod
+from mbsim.engine import model as model_mod
 from mbsim import simulate
-from mbsim.buffer import BufferSettings, MountainBikeBuffer
-from mbsim.client import Client
-from mbsim.faults import Faults
-from mbsim.protection import Pool, Protection
-from mbsim.scenario import Scenario
-from mbsim.service import Service
-from mbsim.simulate import run_model
-from mbsim.topology import Topology, TopologySettings
-from mbsim.workload import Workload
+from mbsim.mbb.buffer import BufferSettings, MountainBikeBuffer
+from mbsim.world.client import Client
+from mbsim.world.faults import Faults
+from mbsim.policies.protection import Pool, Protection
+from mbsim.world.scenario import Scenario
+from mbsim.world.service import Service
+from mbsim.engine.run import run_model
+from mbsim.mbb.topology import Topology, TopologySettings
+from mbsim.world.workload import Workload
 
 
 def overload(**kw):
@@ -93,7 +93,7 @@ class FakeSensor:
 
 
 def test_topology_windows_open_on_their_triggers_and_change_what_they_say():
-    buf = MountainBikeBuffer(BufferSettings(), workers=8, mean_service_s=1e-3)
+    buf = MountainBikeBuffer(BufferSettings(), workers=8, mean_service_s=1e-3).retuner
     topo = buf.topology
     calls = []
     buf.retune = lambda now, span, cause: calls.append((round(now, 3), span, cause))
@@ -140,6 +140,6 @@ def test_topology_can_be_switched_off():
     s = FakeSensor()
     s.accel, s.slope, s.trend = 10, 1, -1
     for k in range(100):
-        buf.topology.tick(k * 0.05, s)
-    assert buf.topology.opened == {"short": 0, "medium": 0, "long": 0}
-    assert isinstance(buf.topology, Topology)
+        buf.retuner.topology.tick(k * 0.05, s)
+    assert buf.retuner.topology.opened == {"short": 0, "medium": 0, "long": 0}
+    assert isinstance(buf.retuner.topology, Topology)

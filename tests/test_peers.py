@@ -12,7 +12,8 @@ from mbsim.policies.hystrix import HystrixBreaker, HystrixParams
 from mbsim.policies.resilience4j import Resilience4jBreaker, Resilience4jParams
 from mbsim.policies.sre import AdaptiveThrottle, SreParams
 from mbsim.policies.vegas import Vegas, VegasParams
-from mbsim.strategy import Outcome, State, Strategy
+from mbsim.outcome import Outcome
+from mbsim.policies.strategy import State, Strategy
 
 OK, ERR, TMO, REJ = Outcome.SUCCESS, Outcome.ERROR, Outcome.TIMEOUT, Outcome.REJECTED
 

@@ -5,9 +5,9 @@ from collections import deque
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mbsim import formulas
-from mbsim.buffer import BufferSettings, MountainBikeBuffer
-from mbsim.ring import Ring
+from mbsim.mbb import formulas
+from mbsim.mbb.buffer import BufferSettings, MountainBikeBuffer
+from mbsim.mbb.ring import Ring
 
 finite = dict(allow_nan=False, allow_infinity=False)
 

@@ -1,7 +1,8 @@
 """Built-in scenarios behave as the article says they should - or the test says why not."""
 import pytest
 
-from mbsim import SCENARIOS, simulate
+from mbsim import SCENARIOS
+from mbsim import simulate
 
 
 def test_db_down_with_breaker_and_fallback_stays_up():

@@ -1,7 +1,7 @@
 """Snapshot files are validated before anything is loaded into the kernel."""
 import pytest
 
-from mbsim import snapshot
+from mbsim.deploy import snapshot_file as snapshot
 from mbsim.errors import ConfigError
 
 

@@ -6,9 +6,9 @@ from a naive i.i.d. interval over correlated waits.
 import numpy as np
 import pytest
 
-from mbsim import stats, theory
-from mbsim.protection import Protection
-from mbsim.simulate import run_model, server_stats
+from mbsim.metrics import intervals as stats, theory
+from mbsim.policies.protection import Protection
+from mbsim.engine.run import run_model, server_stats
 
 from helpers import queue_scenario
 

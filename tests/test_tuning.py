@@ -9,7 +9,7 @@ import time
 import pytest
 
 from mbsim.errors import ConfigError
-from mbsim.settings_file import load as load_settings
+from mbsim.deploy.settings_file import load as load_settings
 from mbsim.tuning import space
 from mbsim.tuning.executors import LocalExecutor
 from mbsim.tuning.objective import Objective
@@ -50,7 +50,7 @@ def test_backends_run_save_every_evaluation_and_write_settings(tmp_path, backend
 
 
 def test_common_random_numbers_make_evaluations_repeatable(tmp_path):
-    from mbsim.catalog import get
+    from mbsim.world.catalog import get
     from mbsim.tuning.evaluate import evaluate, scenario_for
     sc = scenario_for(get("tail-spike"), True)
     p = space.defaults(space.build(DIMS))

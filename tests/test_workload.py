@@ -4,7 +4,7 @@ import pytest
 from scipy import stats as sps
 
 from mbsim.errors import ConfigError
-from mbsim.workload import Workload, arrival_gaps
+from mbsim.world.workload import Workload, arrival_gaps
 
 
 def arrivals(w, seed=1, until=20.0):

@@ -7,12 +7,12 @@ import time
 from pathlib import Path
 from typing import Callable, TextIO
 
-from .. import snapshot as snapshot_file
-from ..errors import MbsimError
-from ..export import load_config
-from . import netns, programs, tc
-from .controller import Controller
-from .horn import Horn
+from mbsim.deploy import snapshot_file
+from mbsim.errors import MbsimError
+from mbsim.deploy.export import load_config
+from mbsim.kernel import netns, programs, tc
+from mbsim.kernel.controller import Controller
+from mbsim.kernel.horn import Horn
 
 
 def _resolve_mac(ns: str | None, dev: str, upstream: programs.Upstream, wait_s: float = 1.0) -> str | None:

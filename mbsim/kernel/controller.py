@@ -1,51 +1,59 @@
 """The user-space controller of the horn: re-tuning, breaker and decision log.
 
-Every ``slot`` it reads the per-CPU window slots that completed since the last read
-(they are a ring; it reads them well before they are reused) and adds them to the
-period's totals. Every ``adjust_s`` it
+Every sample interval (50 ms, ``buffer.topology.sample_ms``) it sums the per-CPU window
+slots of that interval (they are a ring; it reads them well before they are reused) and
+hands them to the mountain-bike re-tuning that the simulator's buffer runs too
+(:class:`mbsim.mbb.retune.Retuner`: formulas, damping, and the topology when the
+service's capacity is given). A re-tune writes window and capacity into the config map.
+At every periodic re-tune it also reads and resets the per-CPU in-flight watermarks
+(their P95 over CPUs is logged, digest 2.3). Every few slots it closes in-flight entries
+older than twice the deadline (their answers were lost) and reports them as timeouts.
 
-* re-tunes window and capacity with the mountain-bike formulas (:mod:`mbsim.formulas`)
-  from the period's request rate and latency stddev, and writes them into the config map;
-* reads and resets the per-CPU in-flight watermarks (their P95 over CPUs is logged,
-  digest 2.3);
-* closes in-flight entries older than the deadline (their answers were lost) and reports
-  them as timeouts.
+Where the kernel differs from the simulator, it is a setting of this class: latency is
+the client's round trip as the horn sees it (the simulator's buffer sees server-side
+sojourn), no latencies are kept (``window`` mode only), and the topology runs only with
+``capacity_rps``.
 
 Decision events are posted without wakeups (a wakeup from the egress hook costs an IPI);
-the controller drains the ring every 5 ms. The breaker is mbsim's own (:mod:`mbsim.breakers`), fed with every response, timeout and
-late response from the ring buffer. Its state is written into the config map: OPEN makes
+the controller drains the ring every 5 ms. The breaker is mbsim's own
+(:mod:`mbsim.mbb.breaker`), fed with every response, timeout and late response from the
+ring buffer. Its state is written into the config map: OPEN makes
 the kernel answer every request; HALF_OPEN lets ``probes`` requests through. All of it
 happens while the programs stay attached.
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Callable
 
 import numpy as np
 
-from ..settings import MbbSettings
-from ..strategy import Outcome, State
-from . import horn as H
+from mbsim.mbb.retune import Interval, Retuner
+from mbsim.mbb.settings import MbbSettings
+from mbsim.world.sensor import LoadSensor
+from mbsim.outcome import Outcome
+from mbsim.policies.strategy import State
+from mbsim.kernel import horn as H
 
 
 class Controller:
     def __init__(self, horn: H.Horn, settings: MbbSettings, log: Callable[[dict], None],
-                 log_decisions: bool = True) -> None:
+                 log_decisions: bool = True, capacity_rps: float | None = None) -> None:
         self.horn = horn
         self.s = settings
         self.log = log
         self.log_decisions = log_decisions
         self.breaker = settings.breaker.build()
-        self.window_ms = settings.buffer.window_min_ms
-        self.capacity = settings.buffer.capacity_max
         self.state = H.CLOSED
+        self.retuner = Retuner(settings.buffer, keep_latencies=False, apply=self._apply)
+        self.window_ms = self.retuner.window_s * 1e3
+        self.capacity = self.retuner.capacity
+        self.sensor = (LoadSensor(capacity_rps, self.retuner.sample_s) if capacity_rps else None)
+        # a sample interval is a whole number of the kernel's window slots
+        self.slots_per_sample = max(1, round(self.retuner.sample_s * 1e9 / horn.slot_ns))
         self.deadline_ns = int(settings.fallback.deadline_ms * 1e6)
         self.expire_after_ns = max(self.deadline_ns, int(settings.buffer.window_max_ms * 1e6)) * 2
-        self.totals = H.SlotTotals()
         self.last_epoch = time.monotonic_ns() // horn.slot_ns - 1
-        self.period_start = time.monotonic()
         self.decisions: dict[str, int] = {}
         self.forced: int | None = None  # an operator's override of the breaker (see force())
         horn.bpf["events"].open_ring_buffer(self._on_event)
@@ -67,13 +75,31 @@ class Controller:
                       "latency_us": ev.latency_us, "key": ev.key})
 
     # -- periodic -------------------------------------------------------------------
-    def read_slots(self) -> None:
+    def _apply(self, window_s: float, capacity: int, limit: float) -> None:
+        """A re-tune: carry window and capacity into the kernel's config map."""
+        self.window_ms = window_s * 1e3
+        self.capacity = capacity
+        self.horn.set_config(self.state, self.capacity, int(self.window_ms * 1000))
+
+    def read_slots(self) -> int:
+        """Hand every complete sample interval of window slots to the re-tuning; returns
+        how many periodic re-tunes that made."""
         newest_complete = time.monotonic_ns() // self.horn.slot_ns - 1
-        if newest_complete <= self.last_epoch:
-            return
-        tot, _ = self.horn.read_slots(self.last_epoch, newest_complete)
-        self.totals.add(tot)
-        self.last_epoch = newest_complete
+        retunes = 0
+        while self.last_epoch + self.slots_per_sample <= newest_complete:
+            end = self.last_epoch + self.slots_per_sample
+            tot, _ = self.horn.read_slots(self.last_epoch, end)
+            if self.sensor is not None:
+                self.sensor.count = tot.requests
+                self.sensor.sample()
+            before = len(self.retuner.retunes)
+            self.retuner.step(time.monotonic(), Interval(tot.requests, tot.count, tot.sum_us / 1e6,
+                                                         tot.sumsq_us / 1e12), self.sensor)
+            if any(cause == "period" for _, cause, *_ in self.retuner.retunes[before:]):
+                retunes += 1
+                self._log_tune(tot)
+            self.last_epoch = end
+        return retunes
 
     def expire(self) -> None:
         now = time.monotonic()
@@ -110,48 +136,33 @@ class Controller:
     def _name(state: int) -> str:
         return {H.CLOSED: "closed", H.OPEN: "open", H.HALF_OPEN: "half_open"}[state]
 
-    def retune(self) -> dict:
-        now = time.monotonic()
-        period = max(1e-9, now - self.period_start)
-        t = self.totals
-        rps = t.requests / period
-        mean_us = t.sum_us / t.count if t.count else math.nan
-        var = (t.sumsq_us - t.sum_us ** 2 / t.count) / (t.count - 1) if t.count > 1 else 0.0
-        std_ms = math.sqrt(max(0.0, var)) / 1000
-        b = self.s.buffer
-        self.window_ms = b.window_ms(std_ms)
-        self.capacity = b.capacity(rps)
-        self.horn.set_config(self.state, self.capacity, int(self.window_ms * 1000))
+    def _log_tune(self, last: H.SlotTotals) -> dict:
+        """Log a periodic re-tune, with the watermarks since the last one."""
+        rps, std_ms, _ = self.retuner.stats(self.s.buffer.adjust_s)
         marks = self.horn.take_watermarks()
-        record = {"type": "tune", "t": now, "period_s": period, "rps": rps, "responses": t.count,
-                  "latency_mean_us": mean_us, "latency_std_ms": std_ms, "errors": t.errors,
-                  "window_ms": self.window_ms, "capacity": self.capacity, "state": self._name(self.state),
+        record = {"type": "tune", "t": time.monotonic(), "rps": rps, "latency_std_ms": std_ms,
+                  "responses": sum(iv.n for iv in list(self.retuner.history)[-self.retuner._every:]),
+                  "errors_last_sample": last.errors, "window_ms": self.window_ms, "capacity": self.capacity,
+                  "damping": self.retuner.damping, "state": self._name(self.state),
                   "in_flight": self.horn.in_flight(), "watermark_p95": float(np.percentile(marks, 95)),
                   "decisions": dict(self.decisions)}
-        self.totals = H.SlotTotals()
-        self.period_start = now
         self.log(record)
         return record
 
     def run(self, duration_s: float | None = None, should_stop: Callable[[], bool] = lambda: False) -> None:
         """Poll and control until ``duration_s`` passes or ``should_stop()``."""
         start = time.monotonic()
-        slot_every = self.horn.slot_ns * max(1, self.horn.slot_count // 3) / 1e9
-        next_slots = start + slot_every
-        next_tune = start + self.s.buffer.adjust_s
+        expire_every = self.horn.slot_ns * max(1, self.horn.slot_count // 3) / 1e9
+        next_expire = start + expire_every
         while not should_stop() and (duration_s is None or time.monotonic() - start < duration_s):
             self.horn.bpf.ring_buffer_consume()  # events are posted without wakeups
             time.sleep(0.005)
             now = time.monotonic()
             self.sync_breaker()
-            if now >= next_slots:
-                self.read_slots()
+            self.read_slots()
+            if now >= next_expire:
                 self.expire()
-                next_slots = now + slot_every
-            if now >= next_tune:
-                self.read_slots()
-                self.retune()
-                next_tune = now + self.s.buffer.adjust_s
+                next_expire = now + expire_every
         self.horn.bpf.ring_buffer_consume()
 
 

@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import protocol as P
-from ..snapshot import Entry
-from . import programs, tc
+from mbsim.kernel import wire as P
+from mbsim.deploy.snapshot_file import Entry
+from mbsim.kernel import programs, tc
 
 CLOSED, OPEN, HALF_OPEN = 0, 1, 2
 C_PASSED, C_DONE, C_EXPIRED, C_PROBES = 0, 1, 2, 3

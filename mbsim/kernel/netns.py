@@ -8,7 +8,7 @@ import socket
 import subprocess
 from typing import Iterator
 
-from ..errors import MbsimError
+from mbsim.errors import MbsimError
 
 CLONE_NEWNET = 0x40000000
 _libc = ctypes.CDLL(None, use_errno=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import MbsimError
+from mbsim.errors import MbsimError
 
 # BCC 0.26 warns on every str argument; its API takes both.
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="bcc")

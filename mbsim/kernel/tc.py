@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import MbsimError
-from . import netns
+from mbsim.errors import MbsimError
+from mbsim.kernel import netns
 
 HANDLE = 0x4D42
 PARENTS = {"ingress": "ffff:fff2", "egress": "ffff:fff3"}

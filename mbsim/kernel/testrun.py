@@ -10,7 +10,7 @@ import ctypes.util
 import os
 from dataclasses import dataclass
 
-from ..errors import MbsimError
+from mbsim.errors import MbsimError
 
 
 class _Opts(ctypes.Structure):

@@ -1,18 +1,22 @@
 """Protection policies, by name. Each builds a :class:`~mbsim.protection.Protection`.
 
-A policy is a name, a parameter dataclass (its documented defaults) and a builder. Peers
-register themselves here too; ``mbsim policies`` lists them.
+A policy is a name, a parameter dataclass (its documented defaults) and a builder. Each
+module of this package that defines a policy registers it when imported, and every
+module here is imported on first use: adding a policy is adding a file (or calling
+:func:`register` from your own code). ``mbsim policies`` lists them.
 """
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from ..config import from_dict, override
-from ..errors import ConfigError
-from ..protection import Protection
-from ..scenario import Scenario
+from mbsim.params import from_dict, override
+from mbsim.errors import ConfigError
+from mbsim.policies.protection import Protection
+from mbsim.world.scenario import Scenario
 
 
 @dataclass(frozen=True)
@@ -71,8 +75,11 @@ _LOADED = False
 
 
 def _load_all() -> None:
+    """Import every module of this package once: each policy module registers itself,
+    so a new policy is one new file here (or a ``register`` call from anywhere)."""
     global _LOADED
     if _LOADED:
         return
     _LOADED = True
-    from . import breaker, envoy, gobreaker, gradient2, hystrix, mbb, none, resilience4j, sre, vegas  # noqa: F401
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")

@@ -31,10 +31,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..config import Params, require
-from ..strategy import Outcome, State
-from . import PolicySpec, register
-from .common import CallerOptions, RefusalState
+from mbsim.params import Params, require
+from mbsim.outcome import Outcome
+from mbsim.policies.strategy import State
+from mbsim.policies import PolicySpec, register
+from mbsim.policies.parts import CallerOptions, RefusalState
 
 
 @dataclass(frozen=True)

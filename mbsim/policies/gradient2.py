@@ -18,10 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..config import Params, require
-from . import PolicySpec, register
-from .common import CallerOptions
-from .limiters import SimpleLimiter
+from mbsim.params import Params, require
+from mbsim.policies import PolicySpec, register
+from mbsim.policies.parts import CallerOptions
+from mbsim.policies.limiters import SimpleLimiter
 
 
 @dataclass(frozen=True)

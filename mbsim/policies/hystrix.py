@@ -25,11 +25,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import Params, require
-from ..protection import Pool, Protection
-from ..strategy import Outcome, State
-from . import PolicySpec, register
-from .common import RollingWindow
+from mbsim.params import Params, require
+from mbsim.policies.protection import Pool, Protection
+from mbsim.outcome import Outcome
+from mbsim.policies.strategy import State
+from mbsim.policies import PolicySpec, register
+from mbsim.policies.parts import RollingWindow
 
 OK, BAD = 0, 1
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ..strategy import Outcome, State
-from .common import Inflight, RefusalState
+from mbsim.outcome import Outcome
+from mbsim.policies.strategy import State
+from mbsim.policies.parts import Inflight, RefusalState
 
 
 class LimitAlgorithm(Protocol):

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..buffer import BufferSettings, MountainBikeBuffer
-from ..protection import Protection
-from ..scenario import Scenario
-from ..settings import MbbSettings
-from . import PolicySpec, register
+from mbsim.mbb.buffer import BufferSettings, MountainBikeBuffer
+from mbsim.policies.protection import Protection
+from mbsim.world.scenario import Scenario
+from mbsim.mbb.settings import MbbSettings
+from mbsim.policies import PolicySpec, register
 
 
 def build(p: MbbSettings, sc: Scenario, rng=None) -> Protection:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import Params
-from ..protection import Protection
-from . import PolicySpec, register
+from mbsim.params import Params
+from mbsim.policies.protection import Protection
+from mbsim.policies import PolicySpec, register
 
 
 @dataclass(frozen=True)

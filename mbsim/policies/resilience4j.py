@@ -28,11 +28,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
-from ..config import Params, require
-from ..protection import Pool, Protection
-from ..strategy import Outcome, State
-from . import PolicySpec, register
-from .common import RollingWindow
+from mbsim.params import Params, require
+from mbsim.policies.protection import Pool, Protection
+from mbsim.outcome import Outcome
+from mbsim.policies.strategy import State
+from mbsim.policies import PolicySpec, register
+from mbsim.policies.parts import RollingWindow
 
 CALLS, FAILS, SLOW = 0, 1, 2
 

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..config import Params, require
-from ..strategy import Outcome, State
-from . import PolicySpec, register
-from .common import CallerOptions, RefusalState, RollingWindow
+from mbsim.params import Params, require
+from mbsim.outcome import Outcome
+from mbsim.policies.strategy import State
+from mbsim.policies import PolicySpec, register
+from mbsim.policies.parts import CallerOptions, RefusalState, RollingWindow
 
 REQUESTS, ACCEPTS = 0, 1
 

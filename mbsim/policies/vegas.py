@@ -19,10 +19,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..config import Params, require
-from . import PolicySpec, register
-from .common import CallerOptions, log10_root
-from .limiters import SimpleLimiter
+from mbsim.params import Params, require
+from mbsim.policies import PolicySpec, register
+from mbsim.policies.parts import CallerOptions, log10_root
+from mbsim.policies.limiters import SimpleLimiter
 
 
 @dataclass(frozen=True)

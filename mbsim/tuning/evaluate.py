@@ -7,11 +7,11 @@ import math
 import time
 from typing import Any, Mapping
 
-from ..config import to_dict
-from ..scenario import Scenario
-from ..simulate import simulate
-from .objective import Objective
-from .space import settings_from
+from mbsim.params import to_dict
+from mbsim.world.scenario import Scenario
+from mbsim.engine.simulate import simulate
+from mbsim.tuning.objective import Objective
+from mbsim.tuning.space import settings_from
 
 MEAN_KEYS = ("p99_ms", "p999_ms", "p9999_ms", "latency_mean_ms", "p99_jitter_ms", "success_ratio",
              "fallback_ratio", "real_success_ratio", "slo_violation_ratio", "decision_accuracy", "goodput_rps")

@@ -9,7 +9,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterator, Sequence
 
-from ..errors import MbsimError
+from mbsim.errors import MbsimError
 
 
 class LocalExecutor:

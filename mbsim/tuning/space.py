@@ -29,9 +29,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from ..config import override, to_dict
-from ..errors import ConfigError
-from ..settings import MbbSettings
+from mbsim.params import override, to_dict
+from mbsim.errors import ConfigError
+from mbsim.mbb.settings import MbbSettings
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from mbsim.errors import ConfigError
 
 ROOT = Path("data/studies")
 

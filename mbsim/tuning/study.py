@@ -14,18 +14,18 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .. import stats
-from ..catalog import get as get_scenario
-from ..config import from_dict, to_dict
-from ..errors import ConfigError
-from ..provenance import provenance
-from ..settings_file import SettingsFile
-from ..simulate import seeds as derive_seeds
-from . import backends
-from .evaluate import evaluate, scenario_for
-from .objective import Objective
-from .space import Dimension, defaults, settings_from
-from .storage import StudyStore
+from mbsim.metrics import intervals as stats
+from mbsim.world.catalog import get as get_scenario
+from mbsim.params import from_dict, to_dict
+from mbsim.errors import ConfigError
+from mbsim.provenance import provenance
+from mbsim.deploy.settings_file import SettingsFile
+from mbsim.engine.simulate import seeds as derive_seeds
+from mbsim.tuning import samplers
+from mbsim.tuning.evaluate import evaluate, scenario_for
+from mbsim.tuning.objective import Objective
+from mbsim.tuning.space import Dimension, defaults, settings_from
+from mbsim.tuning.storage import StudyStore
 
 SCHEMA = "mbsim.study/1"
 
@@ -53,7 +53,7 @@ class StudyConfig:
         if self.n_seeds < 1 or self.confirm < 2:
             raise ConfigError("need at least 1 seed per evaluation and 2 confirmation seeds")
         get_scenario(self.scenario)
-        backends.make(self.backend, self.dims, self.seed, self.sampler)  # validates the backend now
+        samplers.make(self.backend, self.dims, self.seed, self.sampler)  # validates the backend now
         if not self.seeds:
             self.seeds = derive_seeds(self.seed, self.n_seeds)
 
@@ -88,7 +88,7 @@ def run(cfg: StudyConfig, store: StudyStore, executor, resume: bool = False,
     else:
         store.create(cfg.to_dict())
         done = []
-    backend = backends.make(cfg.backend, cfg.dims, cfg.seed + len(done), cfg.sampler)
+    backend = samplers.make(cfg.backend, cfg.dims, cfg.seed + len(done), cfg.sampler)
     backend.replay([(r["params"], r["value"]) for r in done])
     sc = _scenario(cfg)
     next_id = max((r["id"] for r in done), default=-1) + 1

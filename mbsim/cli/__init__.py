@@ -1,0 +1,76 @@
+"""The ``mbsim`` command: one module per subcommand in this package.
+
+A subcommand module has a docstring, ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int``; it is found by its file name (``export.py`` is ``mbsim export``).
+Every subcommand prints one clear line on bad input, never a traceback, and exits
+non-zero.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import pkgutil
+import sys
+from types import ModuleType
+from typing import Any, Sequence
+
+from mbsim.errors import MbsimError
+
+NOT_COMMANDS = {"arguments"}  # modules of this package that are helpers
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but errors are one line."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def commands() -> dict[str, ModuleType]:
+    """Every subcommand module, by command name."""
+    out = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
+        if info.name in NOT_COMMANDS or info.name.startswith("_"):
+            continue
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        if hasattr(mod, "run") and hasattr(mod, "HELP"):
+            out[info.name.replace("_", "-")] = mod
+    return out
+
+
+def build_parser() -> Parser:
+    from mbsim import __version__
+
+    parser = Parser(prog="mbsim", description="Model, tune and verify the mountain-bike buffer "
+                    "and the ox-horn eBPF fallback.")
+    parser.add_argument("--version", action="version", version=f"mbsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name, mod in commands().items():
+        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def emit_json(obj: Any) -> None:
+    json.dump(obj, sys.stdout, indent=2, allow_nan=False, default=str)
+    sys.stdout.write("\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except MbsimError as exc:
+        print(f"mbsim {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mbsim {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

@@ -1,0 +1,27 @@
+"""``mbsim apply``: the horn, compiled, attached and controlled, until stopped."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "compile the horn with BCC, attach it with pyroute2 and run its controller"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", help="directory written by mbsim export")
+    p.add_argument("--netns", default=None, help="network namespace of the interface")
+    p.add_argument("--dev", required=True, help="the caller-side interface")
+    p.add_argument("--upstream", required=True, help="protected upstream, IPV4:PORT")
+    p.add_argument("--snapshot", required=True, help="snapshot file (schema mbsim.snapshot/1)")
+    p.add_argument("--upstream-mac", default=None, help="the upstream's MAC, to pin its neighbour entry "
+                   "(default: resolve it now)")
+    p.add_argument("--allow-host-interface", action="store_true",
+                   help="allow an interface in the host's root namespace")
+    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--quiet", action="store_true", help="log controller records only, not every decision")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mbsim.kernel.apply import run_apply
+
+    return run_apply(args, sys.stdout)

@@ -1,0 +1,126 @@
+"""``mbsim bench TARGET``: speed and cost benchmarks (never timed tests)."""
+from __future__ import annotations
+
+import argparse
+
+from mbsim.cli import emit_json
+from mbsim.errors import ConfigError
+
+TARGETS = ("sim", "bpf", "tune")
+
+
+HELP = "benchmarks: sim (simulator speed), bpf (the horn's cost per packet), tune (BO against random search)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("target", help="what to measure: " + ", ".join(TARGETS))
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    p.add_argument("--duration", type=float, default=10.0, help="simulated seconds per run (sim)")
+    p.add_argument("--repeats", type=int, default=5, help="runs of each side, alternating; the best counts (sim)")
+    p.add_argument("--runs", type=int, default=20000, help="BPF_PROG_TEST_RUN runs per path (bpf)")
+    p.add_argument("--packets", type=int, default=2000, help="requests per live phase (bpf)")
+    p.add_argument("--no-live", action="store_true", help="skip the live rig measurement (bpf)")
+    p.add_argument("--budget", type=int, default=40, help="BO evaluations (tune)")
+    p.add_argument("--factor", type=int, default=10, help="random search is this many times larger (tune)")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (tune)")
+    p.add_argument("--bo-runs", type=int, default=5, help="independent BO studies per method (tune)")
+    p.add_argument("--save", metavar="FILE", default=None,
+                   help="also write the figures, with provenance, to FILE (e.g. data/bench/sim.json)")
+
+
+def _save(path: str | None, target: str, out: dict) -> None:
+    if not path:
+        return
+    import json
+    from pathlib import Path
+
+    from mbsim.provenance import provenance
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps({"benchmark": target, "results": out, "provenance": provenance()}, indent=2,
+                            default=str) + "\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.target == "sim":
+        from mbsim.bench.sim import bench_sim
+        if args.duration <= 0 or args.repeats < 1:
+            raise ConfigError("--duration must be positive and --repeats at least 1")
+        out = bench_sim(args.duration, args.repeats)
+        _save(args.save, "sim", out)
+        if args.json:
+            emit_json(out)
+        else:
+            print(f"full mountain-bike model at 10K req/s: {out['full_model_req_per_s']:,.0f} simulated req/s "
+                  f"({out['full_model_us_per_req']:.2f} us/request)")
+            print(f"bare SimPy M/M/1 at 10K req/s:        {out['bare_mm1_req_per_s']:,.0f} simulated req/s "
+                  f"({out['bare_mm1_us_per_req']:.2f} us/request)")
+            print(f"ratio: {out['ratio']:.2f} (goal >= {out['goal_ratio']:.1f}); "
+                  f"{out['ratio_vs_bare_gc_paused']:.2f} against the bare loop with its GC paused too")
+            print(f"peak memory of a 5 s / 20 s run: "
+                  f"{out['peak_mib_5s']:.2f} / {out['peak_mib_20s']:.2f} MiB")
+        return 0
+    if args.target == "bpf":
+        from mbsim.bench.bpf import bench_bpf
+        if args.runs < 1 or args.packets < 1:
+            raise ConfigError("--runs and --packets must be at least 1")
+        out = bench_bpf(args.runs, args.packets, live=not args.no_live)
+        _save(args.save, "bpf", out)
+        if args.json:
+            emit_json(out)
+            return 0
+        print(f"BPF_PROG_TEST_RUN, mean of {out['runs']} single runs (kernel-measured):")
+        print(f"  answer {out['answer_ns_per_packet']:.0f} ns/packet  ({out['answer_net_ns_per_packet']:.0f} net of an "
+              f"empty program; ratio to empty {out['answer_ratio_to_empty']:.2f}; goal <= {out['goal_answer_ns']} ns)")
+        print(f"  pass   {out['pass_ns_per_packet']:.0f} ns/packet  ({out['pass_net_ns_per_packet']:.0f} net; ratio "
+              f"{out['pass_ratio_to_empty']:.2f})")
+        print(f"  empty  {out['empty_ns_per_packet']:.0f} ns/packet; with repeat: pass "
+              f"{out['pass_ns_per_packet_repeat']:.0f}, empty {out['empty_ns_per_packet_repeat']:.0f} ns")
+        if "live_answer_ns_per_packet" in out:
+            print(f"live (bpf_stats, {out['packets']} requests per phase):")
+            print(f"  answer {out['live_answer_ns_per_packet']:.0f} ns, pass {out['live_pass_ns_per_packet']:.0f} ns, "
+                  f"response matching {out['live_response_ns_per_packet']:.0f} ns")
+            print(f"  client round trip p50: kernel answer {out['rtt_kernel_p50_us']:.1f} us, user-space server "
+                  f"{out['rtt_server_p50_us']:.1f} us (x{out['rtt_ratio_server_to_kernel']:.1f})")
+        return 0
+    if args.target == "tune":
+        import sys
+        from pathlib import Path
+
+        from tqdm import tqdm
+
+        from mbsim.bench.tune import bench_tune
+        from mbsim.tuning.executors import LocalExecutor
+        if args.budget < 1 or args.factor < 1:
+            raise ConfigError("--budget and --factor must be at least 1")
+        ex = LocalExecutor(args.workers)
+        bar = tqdm(total=args.budget * (args.factor + 2 * args.bo_runs), desc="bench tune", unit="eval",
+                   file=sys.stderr, disable=None)
+        fig = Path(args.save).with_suffix(".png") if args.save else Path("data/bench/tune-convergence.png")
+        try:
+            out = bench_tune(ex, budget=args.budget, factor=args.factor, runs=args.bo_runs, tick=lambda: bar.update(1),
+                             figure=fig)
+        finally:
+            bar.close()
+            ex.close()
+        _save(args.save, "tune", out)
+        if args.json:
+            slim = {k: v for k, v in out.items() if not k.endswith("_values")}
+            slim["methods"] = {k: {kk: vv for kk, vv in m.items() if kk != "values"} for k, m in out["methods"].items()}
+            emit_json(slim)
+            return 0
+        print(f"objective {out['objective']} + penalties on {out['scenario']} (quick), dims {', '.join(out['dims'])}")
+        print(f"article's defaults {out['default_value']:.4g}; best of {out['random_evaluations']} random "
+              f"{out['best_random']:.4g}; target {out['target']:.4g}; random search needs "
+              f"{out['random_evaluations_to_target_expected']:.1f} evaluations (expected)")
+        for label, m in out["methods"].items():
+            med = m["median_evaluations_to_target"]
+            print(f"{label:11s} reached the target in {m['reached']}/{out['runs']} runs "
+                  f"(evaluations: {m['evaluations_to_target']}); median "
+                  f"{med if med is not None else '> budget'}; ratio random/BO "
+                  f"{m['ratio']:.2f}" if m["ratio"] else f"{label:11s} reached the target in {m['reached']}/"
+                  f"{out['runs']} runs (evaluations: {m['evaluations_to_target']}); median > budget")
+            print(f"{'':11s} goal (median <= 40 and ratio >= 3): {'met' if m['meets_goal'] else 'not met'}")
+        print(f"convergence figure: {fig}")
+        return 0
+    raise ConfigError(f"unknown benchmark {args.target!r} (known: {', '.join(TARGETS)})")

@@ -1,0 +1,84 @@
+"""``mbsim compare``: every policy on one scenario, with common random numbers and CIs."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from mbsim.cli import emit_json
+from mbsim.errors import ConfigError
+from mbsim.report.tables import fmt
+
+HEAD = ["policy", "P99 ms", "P99 jitter ms", "success", "fallback", "decision acc.", "CPU us/decision"]
+COLS = ["p99_ms", "p99_jitter_ms", "success_ratio", "fallback_ratio", "decision_accuracy"]
+
+
+def _cell(row: dict, col: str) -> str:
+    lo, hi = row.get(f"{col}_ci", [None, None])
+    if lo is None or hi is None:
+        return fmt(row.get(col))
+    return f"{fmt(row[col])} ({fmt(lo)}..{fmt(hi)})"
+
+
+def markdown(study, command_line: str) -> str:
+    lines = [f"Scenario `{study.scenario.name}`: {study.scenario.description}", "",
+             f"{len(study.seeds)} replications (common random numbers, seeds {study.seeds}), "
+             f"{study.scenario.duration_s:g} s each; mean (95 % CI). Command: `{command_line}`", "",
+             "| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
+    for row in study.table_rows():
+        cells = [row["policy"]] + [_cell(row, c) for c in COLS] + [fmt(row["cpu_us_per_decision"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Paired differences (mbb minus peer, 95 % CI over replications):", ""]
+    lines += [f"- {v}" for v in study.verdicts()]
+    return "\n".join(lines) + "\n"
+
+
+HELP = "run every policy on one scenario (common random numbers, replications, CIs)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scenario", default="tail-spike", help="built-in scenario (see mbsim scenarios)")
+    p.add_argument("--policies", default=None, help="comma-separated policies (default: all)")
+    p.add_argument("--reps", type=int, default=5, help="replications (default 5)")
+    p.add_argument("--seed", type=int, default=1, help="base seed of the replications")
+    p.add_argument("--quick", action="store_true", help="short runs (6 s) for CI and notebooks")
+    p.add_argument("--json", action="store_true", help="print the results as JSON, keyed by policy")
+    p.add_argument("--out", default=None, help="directory for results (default data/compare/SCENARIO[-quick])")
+    p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mbsim.comparison.compare import DEFAULT_POLICIES, compare
+    from mbsim.comparison.figures import all_figures
+    from mbsim.provenance import provenance
+
+    names = [n.strip() for n in args.policies.split(",")] if args.policies else list(DEFAULT_POLICIES)
+    if not all(names):
+        raise ConfigError("--policies has an empty name")
+    bar = tqdm(total=None, desc=f"compare {args.scenario}", unit="run", file=sys.stderr, disable=None)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    study = compare(args.scenario, names, reps=args.reps, seed=args.seed, quick=args.quick, progress=progress)
+    bar.close()
+    out = Path(args.out or f"data/compare/{study.scenario.name}{'-quick' if args.quick else ''}")
+    out.mkdir(parents=True, exist_ok=True)
+    command_line = "mbsim " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("mbsim") else \
+        f"mbsim compare --scenario {args.scenario}" + (" --quick" if args.quick else "")
+    record = {**study.to_dict(), "provenance": provenance(seed=args.seed, reps=args.reps)}
+    (out / "results.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    table = markdown(study, command_line)
+    (out / "results.md").write_text(table)
+    figures = {} if args.no_figures else all_figures(study, out)
+    if args.json:
+        emit_json(study.to_dict()["policies"])
+    else:
+        print(table)
+        print(f"(written to {out}: results.json, results.md" + (", figures" if figures else "") + ")")
+    return 0

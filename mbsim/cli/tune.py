@@ -1,0 +1,104 @@
+"""``mbsim tune``: a Bayesian tuning study of the mountain-bike settings."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tqdm import tqdm
+
+from mbsim.errors import ConfigError
+from mbsim.report.tables import fmt
+
+
+HELP = "search the mountain-bike settings for a scenario and an SLO (Bayesian optimisation)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scenario", default=None, help="built-in scenario (default tail-spike, or the terrain's)")
+    p.add_argument("--terrain", default=None, help="preset scenario: spike, sustained, noisy")
+    p.add_argument("--mode", default=None, help="preset objective: conservative, aggressive")
+    p.add_argument("--objective", default=None, help="metric to minimise: p99, p999, p9999, mean")
+    p.add_argument("--min-success", type=float, default=None, help="constraint: success ratio at least this")
+    p.add_argument("--max-fallback", type=float, default=None, help="constraint: snapshot share at most this")
+    p.add_argument("--handling", choices=["penalty", "constraint"], default=None,
+                   help="how a violated constraint counts (default penalty)")
+    p.add_argument("--budget", type=int, default=40, help="evaluations (default 40)")
+    p.add_argument("--backend", default="skopt", help="skopt (default), optuna or random")
+    p.add_argument("--sampler", default=None, help="optuna only: tpe (default) or gp")
+    p.add_argument("--name", default=None, help="study name (default SCENARIO-BACKEND)")
+    p.add_argument("--resume", metavar="NAME", default=None, help="continue a study that was stopped")
+    p.add_argument("--dask", metavar="ADDRESS", default=None, help="evaluate on a Dask scheduler (tcp://host:8786)")
+    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: all CPUs)")
+    p.add_argument("--seeds", type=int, default=2, help="CRN seeds per evaluation (default 2)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--quick", action="store_true", help="6 s evaluations, for CI and notebooks")
+    p.add_argument("--dims", default=None, help="comma-separated dimensions to search (default: all)")
+    p.add_argument("--bounds", action="append", default=[], metavar="NAME=LOW:HIGH", help="override a dimension's bounds")
+    p.add_argument("--root", default="data/studies", help="where studies live (default data/studies)")
+
+
+_METRICS = {"p99": "p99_ms", "p999": "p999_ms", "p9999": "p9999_ms", "mean": "latency_mean_ms"}
+
+
+def run(args: argparse.Namespace) -> int:
+    from mbsim.params import override
+    from mbsim.tuning import objective as obj
+    from mbsim.tuning import space, study
+    from mbsim.tuning.executors import DaskExecutor, LocalExecutor
+    from mbsim.tuning.storage import StudyStore
+
+    if args.resume:
+        store = StudyStore(args.resume, args.root)
+        cfg = study.StudyConfig.from_dict(store.load_config())
+        resume = True
+    else:
+        scen_preset, objective = obj.preset(args.terrain, args.mode)
+        objective = objective or obj.Objective()
+        changes = {}
+        if args.objective is not None:
+            if args.objective not in _METRICS:
+                raise ConfigError(f"unknown objective {args.objective!r} (known: {', '.join(_METRICS)})")
+            changes["metric"] = _METRICS[args.objective]
+        for key, val in (("min_success", args.min_success), ("max_fallback", args.max_fallback),
+                         ("handling", args.handling)):
+            if val is not None:
+                changes[key] = val
+        objective = override(objective, changes)
+        scenario = args.scenario or scen_preset or "tail-spike"
+        dims = space.build(args.dims.split(",") if args.dims else None, space.parse_bounds(args.bounds))
+        name = args.name or f"{scenario}-{args.backend}{'-quick' if args.quick else ''}"
+        cfg = study.StudyConfig(name=name, scenario=scenario, objective=objective, dims=dims, budget=args.budget,
+                                backend=args.backend, sampler=args.sampler, seed=args.seed, n_seeds=args.seeds,
+                                quick=args.quick, batch=max(1, args.workers or 2))
+        store = StudyStore(name, args.root)
+        resume = False
+    executor = DaskExecutor(args.dask) if args.dask else LocalExecutor(args.workers)
+    cfg.batch = max(cfg.batch, 1)
+    bar = tqdm(total=cfg.budget, desc=f"tune {cfg.name}", unit="eval", file=sys.stderr, disable=None)
+    if resume:
+        bar.update(len(store.load_evaluations()))
+
+    def progress(rec, best):
+        bar.update(1)
+        bar.set_postfix_str(f"best {best:.4g}")
+
+    try:
+        summary = study.run(cfg, store, executor, resume=resume, on_result=progress)
+    finally:
+        bar.close()
+        executor.close()
+    ev = summary["evaluation"]
+    m = cfg.objective.metric
+    t, d = ev["tuned"], ev["default"]
+    print(f"study {cfg.name}: {ev['evaluations']} evaluations on {cfg.scenario}, objective {m} "
+          f"(success >= {cfg.objective.min_success}, fallback <= {cfg.objective.max_fallback})")
+    print(f"best (evaluation {ev['best_evaluation_id']}): " +
+          ", ".join(f"{k}={fmt(v)}" for k, v in summary["best"]["params"].items()))
+    for label, x in (("tuned  ", t), ("default", d)):
+        print(f"{label} on {cfg.confirm} fresh seeds: {m} {fmt(x[m]['mean'])} ({fmt(x[m]['ci_low'])}.."
+              f"{fmt(x[m]['ci_high'])}), success {fmt(x['success_ratio']['mean'])}, fallback "
+              f"{fmt(x['fallback_ratio']['mean'])}")
+    diff = ev["tuned_minus_default"][m]
+    print(f"tuned - default {m}: {fmt(diff['mean'])} (95 % CI {fmt(diff['ci_low'])}..{fmt(diff['ci_high'])})")
+    print(f"settings: {summary['settings_path']}")
+    return 0

@@ -1,0 +1,68 @@
+"""Build the model of a scenario under a protection, run it, and read its server statistics."""
+from __future__ import annotations
+
+import gc
+from contextlib import contextmanager
+from typing import Iterable, Iterator
+
+from simpy import Environment
+
+from mbsim.engine import draws as draws_mod
+from mbsim.engine.model import Model
+from mbsim.metrics.recorder import Recorder
+from mbsim.policies.protection import Protection
+from mbsim.world.scenario import Scenario
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector (reference counting still frees everything).
+
+    The request path makes no reference cycles, but it allocates a few small containers
+    per request, and every 700 of them the collector would walk the young generation for
+    nothing: pausing it makes a run about 5 % faster. Restored on exit, even on error."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def run_model(sc: Scenario, protection: Protection, seed: int = 1,
+              gaps: Iterable[float] | None = None, services: Iterable[float] | None = None,
+              trace: list | None = None) -> tuple[Model, Recorder]:
+    """Build and run the model; ``gaps``/``services`` replace the random arrivals and
+    service times (arrays for exact-path tests: no loss, no spikes, every key cached)."""
+    env = Environment()
+    rec = Recorder(sc.warmup_s, sc.slo)
+    d = draws_mod.exact(sc, gaps, services, seed) if gaps is not None or services is not None \
+        else draws_mod.draws(sc, seed)
+    model = Model(env, sc, protection, rec, d, trace)
+    model.start()
+    if sc.warmup_s > 0:
+        env.timeout(sc.warmup_s).callbacks.append(lambda _e: model.reset_server_stats())
+    with cyclic_gc_paused():
+        env.run(until=sc.duration_s)
+    rec.finish(sc.duration_s)
+    return model, rec
+
+
+def server_stats(model: Model) -> dict[str, float]:
+    """The service's own statistics since the end of the warm-up (s, ms, req/s)."""
+    span = model.env.now - model.stats_since
+    n = model.n_started
+    c = model.counts
+    nan = float("nan")
+    return {
+        "started": n,
+        "completed": c.done,
+        "mean_wait_ms": c.sum_wait / n * 1e3 if n else nan,
+        "p_wait": c.waited / n if n else nan,
+        "mean_sojourn_ms": c.sum_sojourn / c.done * 1e3 if c.done else nan,
+        "mean_in_system": model.sum_in_system / model.samples if model.samples else nan,
+        "utilization": model.sum_busy / model.samples / model.workers if model.samples else nan,
+        "throughput_rps": c.done / span if span > 0 else nan,
+        "arrivals": c.arrivals,
+    }

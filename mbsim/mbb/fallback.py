@@ -1,0 +1,24 @@
+"""The ox-horn hard-deadline fallback's settings (digest 1, 3.1, 3.2).
+
+Every logical request carries a hard deadline, ``deadline_ms`` after it was first sent.
+When the deadline passes without an answer, or while the breaker refuses the call, or
+when the upstream answers with an error, the answer comes from the preloaded snapshot
+instead (in the real system: the TC eBPF program of ``bpf/``). What the snapshot holds
+and how fast it answers is part of the scenario: :mod:`mbsim.world.snapshot`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mbsim.params import Params, require
+
+
+@dataclass(frozen=True)
+class Fallback(Params):
+    """The horn's settings: on or off, and the hard deadline (ms)."""
+
+    enabled: bool = True
+    deadline_ms: float = 5.0
+
+    def validate(self) -> None:
+        require(self.deadline_ms > 0, f"fallback.deadline_ms must be positive, got {self.deadline_ms}")

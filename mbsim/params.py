@@ -1,0 +1,179 @@
+"""Strict loading of nested frozen dataclasses from plain dicts, JSON and ``key=value``.
+
+Every parameter group in mbsim (workload, service, buffer, ...) is a frozen dataclass
+with a ``validate()`` method. This module turns user input into those objects:
+
+* unknown names are errors (with the list of known ones), never silently ignored;
+* duplicate names (in JSON objects or repeated ``--set``) are errors;
+* lists become tuples so that objects stay hashable and comparable.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from typing import Any, Iterable, Mapping, TypeVar
+
+from mbsim.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _convert(tp: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        if dataclasses.is_dataclass(value):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a mapping, got {type(value).__name__}")
+        return from_dict(tp, value, where)
+    if origin is typing.Union or (origin is not None and str(origin) == "<class 'types.UnionType'>"):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, where)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if args and len(args) != len(value):
+            raise ConfigError(f"{where}: expected {len(args)} items, got {len(value)}")
+        return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(repr, args))}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return int(value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
+    """Build dataclass ``cls`` from ``data``; unknown keys raise :class:`ConfigError`."""
+    hints = _hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        prefix = f"{where}." if where else ""
+        raise ConfigError(
+            f"unknown parameter {prefix}{unknown[0]} (known: {', '.join(names)})"
+        )
+    kwargs = {k: _convert(hints[k], v, f"{where}.{k}" if where else k) for k, v in data.items()}
+    try:
+        return cls(**kwargs)  # Params validate themselves in __post_init__
+    except TypeError as exc:  # a required field is missing
+        raise ConfigError(f"{where or cls.__name__}: {exc}") from None
+
+
+def to_dict(obj: Any) -> Any:
+    """Plain JSON-ready form of a (nested) dataclass; tuples become lists."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ConfigError(f"duplicate parameter {k!r}")
+        out[k] = v
+    return out
+
+
+def read_text(path: Any) -> str:
+    """A file's text; unreadable files are a one-line ConfigError."""
+    try:
+        return path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror}") from None
+
+
+def loads_strict(text: str, source: str = "<string>") -> Any:
+    """Parse JSON, rejecting duplicate keys."""
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{source}: invalid JSON: {exc.msg} at line {exc.lineno}") from None
+
+
+def parse_value(text: str) -> Any:
+    """Interpret a ``--set`` value: JSON if it parses (numbers, lists, true), else a string."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_assignments(items: Iterable[str]) -> dict[str, Any]:
+    """``["a.b=1", "c=x"]`` -> ``{"a.b": 1, "c": "x"}``; duplicates are errors."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"expected NAME=VALUE, got {item!r}")
+        key, _, raw = item.partition("=")
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"expected NAME=VALUE, got {item!r}")
+        if key in out:
+            raise ConfigError(f"duplicate parameter {key!r}")
+        out[key] = parse_value(raw.strip())
+    return out
+
+
+def override(obj: T, assignments: Mapping[str, Any]) -> T:
+    """Return a copy of dataclass ``obj`` with dotted-path values replaced and re-validated."""
+    if not assignments:
+        return obj
+    data = to_dict(obj)
+    for path, value in assignments.items():
+        node = data
+        parts = path.split(".")
+        for depth, part in enumerate(parts):
+            if not isinstance(node, dict) or part not in node:
+                known = ", ".join(node) if isinstance(node, dict) else "(none)"
+                where = ".".join(parts[: depth + 1])
+                raise ConfigError(f"unknown parameter {where} (known here: {known})")
+            if depth == len(parts) - 1:
+                node[part] = value
+            else:
+                node = node[part]
+    return from_dict(type(obj), data)
+
+
+def require(cond: bool, message: str) -> None:
+    """Raise :class:`ConfigError` with ``message`` unless ``cond``."""
+    if not cond:
+        raise ConfigError(message)
+
+
+class Params:
+    """Base of parameter dataclasses: validated as soon as they are built."""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for values that cannot be used."""

@@ -1,0 +1,58 @@
+"""What a policy puts around the upstream.
+
+* ``strategy`` - the caller-side breaker or limiter (:class:`~mbsim.strategy.Strategy`);
+* ``admission`` - server-side admission in front of the workers (the MBB's buffer);
+* ``deadline_ms`` - a hard deadline per logical request, from its first send (the horn's
+  deadline, Hystrix's command timeout, Resilience4j's TimeLimiter); None for none;
+* ``fallback`` - answer from the snapshot at the deadline, when the strategy refuses, and
+  on error answers; without it those requests fail;
+* ``pool`` - a caller-side bulkhead: a logical request holds one of ``threads`` from its
+  first send until it ends (a Hystrix thread runs the whole command, retries included);
+  when all are busy it waits in a FIFO of ``queue`` places, and beyond that it is
+  rejected (reported to the strategy as REJECTED).
+"""
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+from mbsim.policies.strategy import Strategy
+
+
+class Admission(Protocol):
+    """Server-side admission in front of the workers (the MBB is one)."""
+
+    retry_after_s: float  # Retry-After of a 429 (s)
+
+    def attach(self, queue: deque, in_service: Callable[[], int], offered: Callable[[], int]) -> None:
+        """Take the service's waiting queue (to bound it), and functions that count the
+        requests in service and those offered so far (one per ``admit`` call)."""
+
+    def admit(self, now: float) -> bool:
+        """Admit a request arriving at ``now`` (s)?"""
+
+    def observe(self, latency_s: float, service_s: float) -> None:
+        """A request completed: server-side sojourn and service time (s)."""
+
+    def process(self, env, sensor):  # pragma: no cover - protocol
+        """SimPy generator for periodic re-tuning."""
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A caller-side bulkhead: ``threads`` concurrent requests, ``queue`` waiting."""
+
+    threads: int
+    queue: int = 0
+
+
+@dataclass
+class Protection:
+    """The pieces a policy contributes; ``None``/False means that piece is off."""
+
+    strategy: Strategy | None = None
+    admission: Admission | None = None
+    deadline_ms: float | None = None
+    fallback: bool = False
+    pool: Pool | None = None

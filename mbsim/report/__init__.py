@@ -1,0 +1,1 @@
+"""Showing results: markdown tables and number formatting (``tables``)."""

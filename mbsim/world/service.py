@@ -1,0 +1,48 @@
+"""The service: ``workers`` identical servers in front of one FIFO queue.
+
+Service times are drawn per request (lognormal by default, parameterised by its mean
+and the sigma of its logarithm; exponential and deterministic are there for theory
+tests). They are then inflated by the nonlinear load function (:mod:`mbsim.load`) and
+by tail spikes (:mod:`mbsim.workload`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Literal
+
+import numpy as np
+
+from mbsim.params import Params, require
+from mbsim.world.load_function import LoadFunction
+
+
+@dataclass(frozen=True)
+class Service(Params):
+    """Workers, service-time distribution (ms) and the load function."""
+
+    workers: int = 16
+    dist: Literal["lognormal", "exponential", "deterministic"] = "lognormal"
+    mean_ms: float = 1.0
+    sigma: float = 0.5  # lognormal only: stddev of log(service time)
+    load: LoadFunction = field(default_factory=LoadFunction)
+
+    def validate(self) -> None:
+        require(self.workers >= 1, f"service.workers must be >= 1, got {self.workers}")
+        require(self.mean_ms > 0, f"service.mean_ms must be positive, got {self.mean_ms}")
+        require(self.sigma >= 0, "service.sigma must be >= 0")
+
+    @property
+    def capacity_rps(self) -> float:
+        """Requests per second the workers sustain at base service times."""
+        return self.workers / (self.mean_ms / 1e3)
+
+    def sampler(self, rng: np.random.Generator) -> Callable[[int], np.ndarray]:
+        """``draw(n)`` -> n base service times in seconds."""
+        mean = self.mean_ms / 1e3
+        if self.dist == "exponential":
+            return lambda n: rng.exponential(mean, n)
+        if self.dist == "deterministic":
+            return lambda n: np.full(n, mean)
+        mu = math.log(mean) - self.sigma ** 2 / 2
+        return lambda n: rng.lognormal(mu, self.sigma, n)
