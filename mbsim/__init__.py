@@ -26,8 +26,19 @@ from mbsim.world.catalog import SCENARIOS
 from mbsim.world.scenario import Scenario
 
 __version__ = "0.1.0"
-__all__ = ["simulate", "Scenario", "Result", "MbbSettings", "SettingsFile", "compare", "tune", "export",
-           "SCENARIOS", "MbsimError", "ConfigError"]
+__all__ = [
+    "SCENARIOS",
+    "ConfigError",
+    "MbbSettings",
+    "MbsimError",
+    "Result",
+    "Scenario",
+    "SettingsFile",
+    "compare",
+    "export",
+    "simulate",
+    "tune",
+]
 
 _LAZY = {  # heavier parts, imported on first use
     "compare": ("mbsim.comparison.compare", "compare"),

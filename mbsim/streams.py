@@ -8,8 +8,8 @@ anybody else's draws.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from itertools import chain
-from typing import Callable, Iterator
 
 import numpy as np
 

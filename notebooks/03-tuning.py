@@ -29,9 +29,9 @@ import pandas as pd
 from skopt.plots import plot_convergence, plot_objective
 
 from mbsim.tuning import space
-from mbsim.tuning.samplers import SkoptSampler
 from mbsim.tuning.executors import LocalExecutor
 from mbsim.tuning.objective import Objective
+from mbsim.tuning.samplers import SkoptSampler
 from mbsim.tuning.storage import StudyStore
 from mbsim.tuning.study import StudyConfig, run
 

@@ -2,11 +2,11 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import pytest  # noqa: E402
+import pytest
 
-from mbsim.deploy import snapshot_file as snapshot  # noqa: E402
-from mbsim.deploy.export import export  # noqa: E402
-from mbsim.deploy.settings_file import SettingsFile  # noqa: E402
+from mbsim.deploy import snapshot_file as snapshot
+from mbsim.deploy.export import export
+from mbsim.deploy.settings_file import SettingsFile
 
 
 @pytest.fixture(scope="session")

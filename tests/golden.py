@@ -69,8 +69,8 @@ def digest(case: tuple[str, str]) -> tuple[str, str]:
 
 
 def cases() -> list[tuple[str, str]]:
-    from mbsim.world import catalog
     from mbsim import policies
+    from mbsim.world import catalog
 
     return [(s, p) for s in catalog.names() for p in policies.names()]
 

@@ -11,7 +11,7 @@ def bpf_available() -> str | None:
         return "needs root"
     try:
         import bcc  # noqa: F401
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"bcc not importable: {exc}"
     return None
 

@@ -8,16 +8,15 @@ import threading
 import time
 
 import pytest
+from kernel_fixtures import needs_bpf
 from scipy import stats as sps
 
-from mbsim.kernel import wire as P
 from mbsim.errors import MbsimError
 from mbsim.kernel import horn as H
 from mbsim.kernel import netns, programs, tc
+from mbsim.kernel import wire as P
 from mbsim.kernel.apply import Applied
 from mbsim.kernel.rig import SERVER_ADDR, Rig, UdpClient, UdpServer
-
-from kernel_fixtures import needs_bpf
 
 pytestmark = [needs_bpf, pytest.mark.bpf]
 UPSTREAM = f"{SERVER_ADDR}:7000"
@@ -58,7 +57,7 @@ class Dropper:
 
     def set(self, p=0.0, partition_s=0.0):
         v = self.cfg.Leaf()
-        v.threshold = min(2 ** 32 - 1, int(round(p * 2 ** 32)))
+        v.threshold = min(2 ** 32 - 1, round(p * 2 ** 32))
         v.port = self.port
         if partition_s:
             now = time.monotonic_ns()
@@ -160,8 +159,8 @@ def test_without_the_pin_a_stale_entry_starves_the_horn(rig, exported):
 def test_controller_retunes_in_place_and_breaker_opens_on_errors(rig, exported):
     from dataclasses import replace
 
-    from mbsim.mbb.breaker import BreakerSettings
     from mbsim.kernel.controller import Controller
+    from mbsim.mbb.breaker import BreakerSettings
     from mbsim.mbb.settings import MbbSettings
 
     horn = H.Horn(exported / "out", programs.Upstream(SERVER_ADDR, 7000))
@@ -180,7 +179,7 @@ def test_controller_retunes_in_place_and_breaker_opens_on_errors(rig, exported):
         time.sleep(0.5)
         tunes = [r for r in logs if r["type"] == "tune"]
         assert tunes and any(r["responses"] > 0 for r in tunes)
-        state, capacity, window_us = horn.get_config()
+        _state, capacity, window_us = horn.get_config()
         assert capacity == s.buffer.capacity(tunes[-1]["rps"]) and window_us == int(tunes[-1]["window_ms"] * 1000)
         rig.server.error = True
         ask_all(rig.client, 10, 1000)
@@ -254,9 +253,9 @@ def test_refuses_host_interface_and_bad_inputs_before_attaching(rig, exported, t
         Applied(exported / "out", None, "lo", UPSTREAM, exported / "snapshot.json")
     bad = tmp_path / "snap.json"
     bad.write_text('{"schema": "mbsim.snapshot/1", "entries": {"1": "' + "x" * 65 + '"}}')
-    r = subprocess.run(_apply_cmd(rig, exported)[:-2] + ["--snapshot", str(bad)], capture_output=True, text=True)
+    r = subprocess.run([*_apply_cmd(rig, exported)[:-2], "--snapshot", str(bad)], capture_output=True, text=True)
     assert r.returncode == 2 and "at most 64" in r.stderr and "Traceback" not in r.stderr
-    r = subprocess.run(_apply_cmd(rig, exported) + ["--upstream", "nonsense"], capture_output=True, text=True)
+    r = subprocess.run([*_apply_cmd(rig, exported), "--upstream", "nonsense"], capture_output=True, text=True)
     assert r.returncode == 2 and "IPV4:PORT" in r.stderr
     assert not list(tc.filters(rig.client_ns, rig.client_dev))
 

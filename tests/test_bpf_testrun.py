@@ -4,13 +4,12 @@ import struct
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kernel_fixtures import needs_bpf
 
-from mbsim.kernel import wire as P
+from mbsim.deploy.snapshot_file import Entry
 from mbsim.kernel import horn as H
 from mbsim.kernel import programs, testrun
-from mbsim.deploy.snapshot_file import Entry
-
-from kernel_fixtures import needs_bpf
+from mbsim.kernel import wire as P
 
 pytestmark = [needs_bpf, pytest.mark.bpf]
 

@@ -21,7 +21,7 @@ def quick(tmp_path_factory):
 
 
 def test_quick_study_json_is_keyed_by_policy_with_intervals(quick):
-    out, data = quick
+    _out, data = quick
     assert list(data) == list(DEFAULT_POLICIES)
     for name, row in data.items():
         assert len(row["replications"]) == 5

@@ -1,8 +1,8 @@
 """Seeds: same seed, same result; other seed, other result; common random numbers."""
 import pytest
 
-from mbsim.engine import model as model_mod
 from mbsim import simulate, streams
+from mbsim.engine import model as model_mod
 
 
 def strip(r):

@@ -6,16 +6,15 @@ from heapq import heappush
 import numpy as np
 import pytest
 import simpy
+from helpers import queue_scenario
 from simpy.events import NORMAL
 
 from mbsim.engine.events import Slot, schedule_target, urgent
-from mbsim.outcome import SUCCESS
-from mbsim.metrics.recorder import Recorder
-from mbsim.policies.protection import Protection
 from mbsim.engine.run import cyclic_gc_paused, run_model
+from mbsim.metrics.recorder import Recorder
+from mbsim.outcome import SUCCESS
+from mbsim.policies.protection import Protection
 from mbsim.world.slo import Slo
-
-from helpers import queue_scenario
 
 
 def test_a_slot_fires_rearms_and_refuses_to_be_armed_twice():
@@ -79,7 +78,7 @@ def test_success_lane_records_what_settle_records():
         env.process(rec.process(env))
         add = rec.success_lane
 
-        def feed(env):
+        def feed(env, lane=lane, add=add, rec=rec):
             for t, x in zip(times, lats):
                 yield env.timeout(t - env.now)
                 if lane:
@@ -109,10 +108,9 @@ def test_started_jobs_are_counted_from_completions_and_busy_workers():
 
 def test_gc_is_paused_during_a_run_and_restored_even_on_error():
     assert gc.isenabled()
-    with pytest.raises(ValueError):
-        with cyclic_gc_paused():
-            assert not gc.isenabled()
-            raise ValueError("boom")
+    with pytest.raises(ValueError), cyclic_gc_paused():
+        assert not gc.isenabled()
+        raise ValueError("boom")
     assert gc.isenabled()
     gc.disable()
     try:

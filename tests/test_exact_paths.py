@@ -4,11 +4,10 @@ import heapq
 
 import numpy as np
 import pytest
-
-from mbsim.policies.protection import Protection
-from mbsim.engine.run import run_model
-
 from helpers import queue_scenario
+
+from mbsim.engine.run import run_model
+from mbsim.policies.protection import Protection
 
 
 def lindley(gaps, services):

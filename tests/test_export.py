@@ -8,10 +8,10 @@ import pytest
 import yaml
 
 from mbsim.deploy import kubernetes as qos
-from mbsim.errors import ConfigError
 from mbsim.deploy.export import export, kernel_constants, load_config
-from mbsim.mbb.settings import MbbSettings
 from mbsim.deploy.settings_file import SettingsFile, load
+from mbsim.errors import ConfigError
+from mbsim.mbb.settings import MbbSettings
 from mbsim.world.slo import Slo
 
 
@@ -43,7 +43,8 @@ def test_header_constants(tmp_path):
     assert f"#define MBB_SLOT_NS {k['MBB_SLOT_NS']}ULL" in text
     assert f"#define MBB_SLOT_COUNT {k['MBB_SLOT_COUNT']}" in text
     script = files["tc"].read_text()
-    assert "tc qdisc add dev" in script and "clsact" in script and "bpf da obj" in script and "sec horn_egress" in script
+    assert "tc qdisc add dev" in script and "clsact" in script
+    assert "bpf da obj" in script and "sec horn_egress" in script
 
 
 def test_manifest_validates_against_crd(tmp_path):
@@ -81,8 +82,10 @@ def test_slo_beyond_enduro_is_refused(tmp_path):
 @pytest.mark.parametrize("doc, message", [
     ({"schema": "mbsim.settings/2", "settings": {}}, "schema must be"),
     ({"schema": "mbsim.settings/1"}, "missing 'settings'"),
-    ({"schema": "mbsim.settings/1", "settings": {"buffer": {"window_min_ms": 300}}}, "window_min_ms (300) > window_max_ms"),
-    ({"schema": "mbsim.settings/1", "settings": {"buffer": {"wnidow_min_ms": 3}}}, "unknown parameter buffer.wnidow_min_ms"),
+    ({"schema": "mbsim.settings/1", "settings": {"buffer": {"window_min_ms": 300}}},
+     "window_min_ms (300) > window_max_ms"),
+    ({"schema": "mbsim.settings/1", "settings": {"buffer": {"wnidow_min_ms": 3}}},
+     "unknown parameter buffer.wnidow_min_ms"),
     ({"schema": "mbsim.settings/1", "settings": {}, "extra": 1}, "unknown field 'extra'"),
     ({"schema": "mbsim.settings/1", "settings": {"fallback": {"deadline_ms": -1}}}, "deadline_ms must be positive"),
 ])
@@ -98,3 +101,13 @@ def test_duplicate_key_in_settings(tmp_path):
     (tmp_path / "s.json").write_text('{"schema": "mbsim.settings/1", "settings": {}, "settings": {}}')
     with pytest.raises(ConfigError, match="duplicate parameter 'settings'"):
         load(tmp_path / "s.json")
+
+
+def test_header_constants_are_read_back_with_their_suffix_removed_not_stripped(tmp_path):
+    from mbsim.kernel.horn import Horn
+
+    (tmp_path / "mbb_settings.h").write_text("#define MBB_SLOT_NS 10000000ULL\n#define MBB_ODD 0x1FULL\n"
+                                             "#define MBB_WORD LUL\n")
+    assert Horn._const("MBB_SLOT_NS", tmp_path) == "10000000"
+    assert Horn._const("MBB_ODD", tmp_path) == "0x1F"
+    assert Horn._const("MBB_WORD", tmp_path) == "LUL"  # rstrip("ULL") would leave nothing here

@@ -4,11 +4,11 @@ import math
 import numpy as np
 import pytest
 
-from mbsim.metrics.histogram import LogHistogram
-from mbsim.outcome import FALLBACK, MISS, SUCCESS, TIMEOUT
-from mbsim.metrics.recorder import Recorder
-from mbsim.world.slo import Slo
 from mbsim.engine.timers import FifoTimers
+from mbsim.metrics.histogram import LogHistogram
+from mbsim.metrics.recorder import Recorder
+from mbsim.outcome import FALLBACK, MISS, SUCCESS, TIMEOUT
+from mbsim.world.slo import Slo
 
 
 def test_histogram_quantiles_within_relative_error():

@@ -1,16 +1,16 @@
 """Paths of the request model that the scenarios alone do not pin down."""
 import pytest
 
-from mbsim.engine import model as model_mod
 from mbsim import simulate
+from mbsim.engine import model as model_mod
+from mbsim.engine.run import run_model
 from mbsim.mbb.buffer import BufferSettings, MountainBikeBuffer
+from mbsim.mbb.topology import Topology, TopologySettings
+from mbsim.policies.protection import Pool, Protection
 from mbsim.world.client import Client
 from mbsim.world.faults import Faults
-from mbsim.policies.protection import Pool, Protection
 from mbsim.world.scenario import Scenario
 from mbsim.world.service import Service
-from mbsim.engine.run import run_model
-from mbsim.mbb.topology import Topology, TopologySettings
 from mbsim.world.workload import Workload
 
 
@@ -75,7 +75,7 @@ def test_caller_pool_threads_and_queue():
 
     model_mod.Model._take_thread = spy
     try:
-        m, rec = run_model(sc, prot, seed=1)
+        _m, rec = run_model(sc, prot, seed=1)
     finally:
         model_mod.Model._take_thread = original
     assert max(peak) <= 4

@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 
 from mbsim import policies
+from mbsim.outcome import Outcome
 from mbsim.policies.envoy import EnvoyParams, GradientController
 from mbsim.policies.gobreaker import Gobreaker, GobreakerParams
 from mbsim.policies.gradient2 import Gradient2, Gradient2Params
 from mbsim.policies.hystrix import HystrixBreaker, HystrixParams
 from mbsim.policies.resilience4j import Resilience4jBreaker, Resilience4jParams
 from mbsim.policies.sre import AdaptiveThrottle, SreParams
-from mbsim.policies.vegas import Vegas, VegasParams
-from mbsim.outcome import Outcome
 from mbsim.policies.strategy import State, Strategy
+from mbsim.policies.vegas import Vegas, VegasParams
 
 OK, ERR, TMO, REJ = Outcome.SUCCESS, Outcome.ERROR, Outcome.TIMEOUT, Outcome.REJECTED
 
@@ -26,8 +26,7 @@ def calls(s, t, outcomes, dt=0.001, latency=0.001):
     return t
 
 
-@pytest.mark.parametrize("name", [n for n in ["hystrix", "resilience4j", "gobreaker", "sre", "gradient2", "vegas",
-                                              "envoy"]])
+@pytest.mark.parametrize("name", ["hystrix", "resilience4j", "gobreaker", "sre", "gradient2", "vegas", "envoy"])
 def test_every_peer_is_a_strategy_with_cited_defaults(name):
     spec, p = policies.resolve(name)
     prot = spec.build(p, None, np.random.default_rng(0))

@@ -9,7 +9,7 @@ from mbsim.mbb import formulas
 from mbsim.mbb.buffer import BufferSettings, MountainBikeBuffer
 from mbsim.mbb.ring import Ring
 
-finite = dict(allow_nan=False, allow_infinity=False)
+finite = {"allow_nan": False, "allow_infinity": False}
 
 
 @st.composite

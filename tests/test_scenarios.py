@@ -1,8 +1,7 @@
 """Built-in scenarios behave as the article says they should - or the test says why not."""
 import pytest
 
-from mbsim import SCENARIOS
-from mbsim import simulate
+from mbsim import SCENARIOS, simulate
 
 
 def test_db_down_with_breaker_and_fallback_stays_up():

@@ -5,12 +5,12 @@ from a naive i.i.d. interval over correlated waits.
 """
 import numpy as np
 import pytest
-
-from mbsim.metrics import intervals as stats, theory
-from mbsim.policies.protection import Protection
-from mbsim.engine.run import run_model, server_stats
-
 from helpers import queue_scenario
+
+from mbsim.engine.run import run_model, server_stats
+from mbsim.metrics import intervals as stats
+from mbsim.metrics import theory
+from mbsim.policies.protection import Protection
 
 LEVEL = 0.99
 

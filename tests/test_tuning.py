@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from mbsim.errors import ConfigError
 from mbsim.deploy.settings_file import load as load_settings
+from mbsim.errors import ConfigError
 from mbsim.tuning import space
 from mbsim.tuning.executors import LocalExecutor
 from mbsim.tuning.objective import Objective
@@ -50,8 +50,8 @@ def test_backends_run_save_every_evaluation_and_write_settings(tmp_path, backend
 
 
 def test_common_random_numbers_make_evaluations_repeatable(tmp_path):
-    from mbsim.world.catalog import get
     from mbsim.tuning.evaluate import evaluate, scenario_for
+    from mbsim.world.catalog import get
     sc = scenario_for(get("tail-spike"), True)
     p = space.defaults(space.build(DIMS))
     a = evaluate(p, sc, Objective(), [11, 12])

@@ -42,9 +42,9 @@ def test_thinning_follows_a_ramp():
     assert np.all(np.abs(counts - expected) < 4 * np.sqrt(expected))
 
 
-@pytest.mark.parametrize("bad", [dict(rate_rps=-5), dict(spike_fraction=2.0),
-                                 dict(burst_every_s=2.0, burst_length_s=3.0),
-                                 dict(steps=((1.0, 10.0),), ramps=((0.5, 2.0, 5.0),))])
+@pytest.mark.parametrize("bad", [{"rate_rps": -5}, {"spike_fraction": 2.0},
+                                 {"burst_every_s": 2.0, "burst_length_s": 3.0},
+                                 {"steps": ((1.0, 10.0),), "ramps": ((0.5, 2.0, 5.0),)}])
 def test_bad_workloads(bad):
     with pytest.raises(ConfigError):
         Workload(**bad)

@@ -18,12 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from mbsim.kernel import wire as P
 from mbsim.deploy.export import export
 from mbsim.deploy.settings_file import SettingsFile
 from mbsim.deploy.snapshot_file import Entry
 from mbsim.kernel import horn as H
-from mbsim.kernel import programs, prog_stats as stats, tc, testrun
+from mbsim.kernel import prog_stats as stats
+from mbsim.kernel import programs, tc, testrun
+from mbsim.kernel import wire as P
 from mbsim.kernel.rig import CLIENT_ADDR, SERVER_ADDR, Rig, UdpClient, UdpServer
 
 

@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import simpy
 
-from mbsim.world.scenario import Scenario
 from mbsim.engine.run import cyclic_gc_paused, run_model
 from mbsim.engine.simulate import simulate
+from mbsim.world.scenario import Scenario
 from mbsim.world.workload import Workload
 
 BENCH_SCENARIO = Scenario(name="bench-10k", description="10K req/s, default service, no faults",

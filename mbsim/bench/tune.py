@@ -20,16 +20,17 @@ compared, and the number of runs that reached the target is reported.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from mbsim.world.catalog import get as get_scenario
 from mbsim.engine.simulate import seeds as derive_seeds
 from mbsim.tuning import samplers, space
 from mbsim.tuning.evaluate import evaluate, scenario_for
 from mbsim.tuning.objective import Objective
+from mbsim.world.catalog import get as get_scenario
 
 BENCH_DIMS = ("fallback.deadline_ms", "breaker.failure_ratio", "breaker.open_ms", "buffer.capacity_max")
 METHODS = (("skopt", None), ("optuna", "tpe"))

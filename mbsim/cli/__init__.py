@@ -12,8 +12,9 @@ import importlib
 import json
 import pkgutil
 import sys
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Any, Sequence
+from typing import Any
 
 from mbsim.errors import MbsimError
 

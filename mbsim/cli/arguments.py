@@ -6,10 +6,10 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from mbsim.world import catalog
 from mbsim import policies
-from mbsim.params import from_dict, loads_strict, read_text, override, parse_assignments
 from mbsim.errors import ConfigError
+from mbsim.params import from_dict, loads_strict, override, parse_assignments, read_text
+from mbsim.world import catalog
 from mbsim.world.scenario import Scenario
 
 SCENARIO_FIELDS = {f.name for f in dataclasses.fields(Scenario)}

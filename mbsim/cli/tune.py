@@ -9,7 +9,6 @@ from tqdm import tqdm
 from mbsim.errors import ConfigError
 from mbsim.report.tables import fmt
 
-
 HELP = "search the mountain-bike settings for a scenario and an SLO (Bayesian optimisation)"
 
 
@@ -33,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--quick", action="store_true", help="6 s evaluations, for CI and notebooks")
     p.add_argument("--dims", default=None, help="comma-separated dimensions to search (default: all)")
-    p.add_argument("--bounds", action="append", default=[], metavar="NAME=LOW:HIGH", help="override a dimension's bounds")
+    p.add_argument("--bounds", action="append", default=[], metavar="NAME=LOW:HIGH",
+                   help="override a dimension's bounds")
     p.add_argument("--root", default="data/studies", help="where studies live (default data/studies)")
 
 

@@ -16,20 +16,19 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
-
-from mbsim import policies
-from mbsim.metrics import intervals as stats
-from mbsim import streams
-from mbsim.world.catalog import get as get_scenario
-from mbsim.errors import ConfigError
-from mbsim.world.scenario import Scenario
+from mbsim import policies, streams
+from mbsim.comparison.cpu_cost import TimedAdmission, TimedStrategy, proxy_overhead_ns
 from mbsim.engine.run import run_model
 from mbsim.engine.simulate import seeds, simulate
-from mbsim.comparison.cpu_cost import TimedAdmission, TimedStrategy, proxy_overhead_ns
+from mbsim.errors import ConfigError
+from mbsim.metrics import intervals as stats
+from mbsim.world.catalog import get as get_scenario
+from mbsim.world.scenario import Scenario
 
 DEFAULT_POLICIES = ("mbb", "mbb-concurrency", "hystrix", "hystrix-tuned", "resilience4j", "resilience4j-tuned",
                     "gobreaker", "gobreaker-tuned", "sre", "sre-tuned", "gradient2", "gradient2-tuned", "vegas",
@@ -68,7 +67,7 @@ def cpu_cost(sc: Scenario, policy: str, seed: int, overhead_ns: float) -> float:
     """us per decision spent in ``policy``'s own code during one run of ``sc``."""
     spec, p = policies.resolve(policy)
     prot = spec.build(p, sc, streams.spawn(seed)["policy"])
-    timed = []
+    timed: list[TimedStrategy | TimedAdmission] = []
     if prot.strategy is not None:
         prot.strategy = TimedStrategy(prot.strategy)
         timed.append(prot.strategy)

@@ -82,7 +82,7 @@ class _Null:
 def proxy_overhead_ns(n: int = 200_000) -> float:
     """ns a TimedStrategy adds per call around an empty strategy."""
     t = TimedStrategy(_Null())
-    for i in range(n):
+    for _ in range(n):
         t.allow(0.0)
         t.report(0.0, Outcome.SUCCESS, 0.0)
     return t.ns / t.calls

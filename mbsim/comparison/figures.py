@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 if TYPE_CHECKING:  # pragma: no cover
     from mbsim.comparison.compare import Comparison
@@ -15,7 +15,7 @@ if TYPE_CHECKING:  # pragma: no cover
 STATE_NAMES = {0: "closed", 1: "open", 2: "half-open"}
 
 
-def latency_cdfs(study: "Comparison", path: Path) -> Path:
+def latency_cdfs(study: Comparison, path: Path) -> Path:
     """Complementary CDF of latency per policy (first replication), log-log."""
     fig, ax = plt.subplots(figsize=(8, 5))
     for name, s in study.summaries.items():
@@ -37,7 +37,7 @@ def latency_cdfs(study: "Comparison", path: Path) -> Path:
     return path
 
 
-def p99_over_time(study: "Comparison", path: Path) -> Path:
+def p99_over_time(study: Comparison, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(8, 5))
     for name, s in study.summaries.items():
         rows = s.runs[0]["seconds"]
@@ -55,13 +55,13 @@ def p99_over_time(study: "Comparison", path: Path) -> Path:
     return path
 
 
-def _shade_truth(ax, study: "Comparison") -> None:
+def _shade_truth(ax, study: Comparison) -> None:
     f = study.scenario.faults
     for start, end in (*f.down, *f.partitions):
         ax.axvspan(start, min(end, study.scenario.duration_s), color="grey", alpha=0.2)
 
 
-def state_timelines(study: "Comparison", path: Path) -> Path:
+def state_timelines(study: Comparison, path: Path) -> Path:
     """Each policy's state over time (first replication) against the ground truth."""
     names = list(study.summaries)
     fig, ax = plt.subplots(figsize=(9, 0.45 * len(names) + 1.5))
@@ -82,7 +82,7 @@ def state_timelines(study: "Comparison", path: Path) -> Path:
     return path
 
 
-def all_figures(study: "Comparison", out: Path) -> dict[str, Path]:
+def all_figures(study: Comparison, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     return {
         "latency_cdf": latency_cdfs(study, out / "latency-cdf.png"),

@@ -23,9 +23,9 @@ from typing import Any
 import yaml
 
 from mbsim.deploy import kubernetes as qos
-from mbsim.params import loads_strict, read_text, to_dict
-from mbsim.errors import ConfigError
 from mbsim.deploy.settings_file import SettingsFile, load, parse
+from mbsim.errors import ConfigError
+from mbsim.params import loads_strict, read_text, to_dict
 
 CONFIG_SCHEMA = "mbsim.config/1"
 INFLIGHT_MAX = 65536
@@ -39,16 +39,16 @@ def kernel_constants(sf: SettingsFile) -> dict[str, int]:
     ``window_max_ms`` and four of the controller's sample intervals, so that a slot is
     read well before the ring reuses it."""
     b = sf.settings.buffer
-    slot_ns = max(1_000_000, int(round(b.window_min_ms / 5 * 1e6)))
+    slot_ns = max(1_000_000, round(b.window_min_ms / 5 * 1e6))
     span_ns = max(b.window_max_ms, 4 * b.topology.sample_ms) * 1e6
-    slot_count = int(math.ceil(span_ns / slot_ns)) + 1
+    slot_count = math.ceil(span_ns / slot_ns) + 1
     return {
         "MBB_SLOT_NS": slot_ns,
         "MBB_SLOT_COUNT": slot_count,
         "MBB_INFLIGHT_MAX": INFLIGHT_MAX,
         "MBB_SNAPSHOT_MAX": SNAPSHOT_MAX,
         "MBB_RINGBUF_PAGES": RINGBUF_PAGES,
-        "MBB_DEADLINE_NS": int(round(sf.settings.fallback.deadline_ms * 1e6)),
+        "MBB_DEADLINE_NS": round(sf.settings.fallback.deadline_ms * 1e6),
     }
 
 
@@ -79,7 +79,8 @@ OBJ=${{OBJ:-mbb_horn.o}}
 tc qdisc add dev "$DEV" clsact 2>/dev/null || true
 tc filter add dev "$DEV" egress prio 49 handle 0x4d42 bpf da obj "$OBJ" sec horn_egress
 tc filter add dev "$DEV" ingress prio 49 handle 0x4d42 bpf da obj "$OBJ" sec horn_ingress
-# window slots: {consts['MBB_SLOT_COUNT']} x {consts['MBB_SLOT_NS'] / 1e6:g} ms; deadline {consts['MBB_DEADLINE_NS'] / 1e6:g} ms
+# window slots: {consts['MBB_SLOT_COUNT']} x {consts['MBB_SLOT_NS'] / 1e6:g} ms; \
+deadline {consts['MBB_DEADLINE_NS'] / 1e6:g} ms
 # to remove:
 #   tc filter del dev "$DEV" egress prio 49 handle 0x4d42 bpf
 #   tc filter del dev "$DEV" ingress prio 49 handle 0x4d42 bpf

@@ -12,8 +12,8 @@ from typing import Any
 
 import jsonschema
 
-from mbsim.errors import ConfigError
 from mbsim.deploy.settings_file import SettingsFile
+from mbsim.errors import ConfigError
 
 GROUP = "qos.mbsim.io"
 VERSION = "v1alpha1"
@@ -102,7 +102,7 @@ def manifest(sf: SettingsFile, name: str = "mbsim") -> dict[str, Any]:
         "metadata": {"name": name},
         "spec": {
             "qosClass": cls,
-            "latencyMaxMs": max(1, int(math.ceil(slo.target_ms))),
+            "latencyMaxMs": max(1, math.ceil(slo.target_ms)),
             "jitterMaxUs": jitter,
             "sloPercentile": slo.percentile,
             "violationBudget": slo.budget,

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mbsim.params import from_dict, loads_strict, read_text, to_dict
 from mbsim.errors import ConfigError
 from mbsim.mbb.settings import MbbSettings
+from mbsim.params import from_dict, loads_strict, read_text, to_dict
 from mbsim.world.slo import Slo
 
 SCHEMA = "mbsim.settings/1"

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mbsim.params import loads_strict, read_text
 from mbsim.errors import ConfigError
 from mbsim.kernel.wire import ST_ERROR, ST_OK, VALUE_SIZE
+from mbsim.params import loads_strict, read_text
 
 SCHEMA = "mbsim.snapshot/1"
 MAX_ENTRIES = 65536

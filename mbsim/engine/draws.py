@@ -13,9 +13,10 @@ of its own, at index ``EXTRA + k``, and the model applies it where it acts.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, repeat
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 

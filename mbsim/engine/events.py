@@ -16,8 +16,9 @@ the readable form.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from itertools import count
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from simpy import Environment
 from simpy.events import NORMAL, URGENT, Event
@@ -35,9 +36,9 @@ class Call(Event):
 class Slot(Event):
     """A reusable event with one callback; idle until :meth:`arm`."""
 
-    def __init__(self, env: Environment, callback: Callable[[Event], None]) -> None:
+    def __init__(self, env: Environment, callback: Callable[[Any], None]) -> None:
         self.env = env
-        self.callbacks = None  # idle: not scheduled
+        self.callbacks = None  # type: ignore[assignment]  # idle: not scheduled (SimPy's own mark)
         self.on_fire = [callback]  # shared by every arming; SimPy never mutates it
         self._value = None
         self._ok = True

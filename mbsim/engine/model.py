@@ -114,7 +114,8 @@ class Model:
         self.attempt_timers: FifoTimers | None = None
         if math.isfinite(self.timeout_s) and self.timeout_s < self.deadline_s:
             self.attempt_timers = FifoTimers(env, self.timeout_s, self._attempt_expired, self._attempt_dead)
-        self.deadlines = Deadlines(env, self.deadline_s, self._deadline_expired) if math.isfinite(self.deadline_s) else None
+        self.deadlines = (Deadlines(env, self.deadline_s, self._deadline_expired)
+                          if math.isfinite(self.deadline_s) else None)
         self._heap, self._eid = schedule_target(env)  # SimPy's schedule, inlined (events.py)
         self.counts = Counters()
         self.idle_slots: list[Slot] = []  # the completion slots of idle workers (build fills it)
@@ -240,6 +241,7 @@ class Model:
                 self._settle(req, REJECTED, now)
             return
         seen = now + self.rtt
+        assert self.adm is not None  # only admission answers 429
         wait = (self.adm.retry_after_s if self.client.honour_retry_after
                 else self.client.backoff_s(req[ATTEMPT] - 1, next(self.draws.backoff)))
         if req[ATTEMPT] <= self.max_retries and seen + wait < req[T0] + self.deadline_s:

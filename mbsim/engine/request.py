@@ -38,7 +38,7 @@ def new_request(t0: float, draws: tuple) -> list:
 class Counters:
     """What the request path counts (the server statistics of the theory tests)."""
 
-    __slots__ = ("arrivals", "attempts", "done", "sum_sojourn", "waited", "sum_wait")
+    __slots__ = ("arrivals", "attempts", "done", "sum_sojourn", "sum_wait", "waited")
 
     def __init__(self) -> None:
         self.arrivals = 0  # logical requests that arrived

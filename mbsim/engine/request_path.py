@@ -24,15 +24,15 @@ needs a deadline timer); ``complete`` applies it when the answer is ready.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from heapq import heappush
-from typing import TYPE_CHECKING, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from simpy.events import NORMAL
 
 from mbsim.engine.draws import EXTRA, LOSS_REQUEST, LOSS_RESPONSE, SERVICE, SPIKE
 from mbsim.engine.events import Slot, schedule_target
-from mbsim.engine.request import (ATTEMPT, GIVE_UP, INFLIGHT, JOB_DRAWS, JOB_QUEUED, POOLED, SENT, SETTLED,
-                                  T0)
+from mbsim.engine.request import ATTEMPT, GIVE_UP, INFLIGHT, JOB_DRAWS, JOB_QUEUED, POOLED, SENT, SETTLED, T0
 from mbsim.outcome import ERROR, SUCCESS
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,7 +49,7 @@ class RequestPath(NamedTuple):
     complete: Callable[[Slot], None]
 
 
-def build(m: "Model") -> RequestPath:
+def build(m: Model) -> RequestPath:
     """The request path of model ``m``; its workers' completion slots go to ``m.idle_slots``."""
     begin = make_begin(m)
     send = make_send(m, begin)
@@ -59,7 +59,7 @@ def build(m: "Model") -> RequestPath:
     return RequestPath(arrive, send, begin, complete)
 
 
-def scenario_faults(m: "Model", where: str) -> Faults:
+def scenario_faults(m: Model, where: str) -> Faults:
     """The scenario's per-request faults that act ``where``."""
     return tuple((EXTRA + k, f.probability, f.factor) for k, f in enumerate(m.sc.faults.per_request)
                  if f.where == where and f.probability > 0)
@@ -67,10 +67,7 @@ def scenario_faults(m: "Model", where: str) -> Faults:
 
 def hit(d: tuple, faults: Faults) -> bool:
     """Does the attempt with draws ``d`` meet one of ``faults``?"""
-    for field, p, _ in faults:
-        if d[field] < p:
-            return True
-    return False
+    return any(d[field] < p for field, p, _ in faults)
 
 
 def slowdown(d: tuple, faults: Faults) -> float:
@@ -82,7 +79,7 @@ def slowdown(d: tuple, faults: Faults) -> float:
     return f
 
 
-def make_begin(m: "Model") -> Callable[[tuple, float, Slot], float]:
+def make_begin(m: Model) -> Callable[[tuple, float, Slot], float]:
     heap, eid = schedule_target(m.env)
     clock, queue, rtt, lf = m.clock, m.queue, m.rtt, m.sc.service.load
     spike_fraction, spike_factor, gain = m.spike_fraction, m.spike_factor, lf.gain
@@ -115,9 +112,10 @@ def make_begin(m: "Model") -> Callable[[tuple, float, Slot], float]:
     return begin
 
 
-def make_send(m: "Model", begin: Callable[[tuple, float, Slot], float]) -> Callable[..., bool]:
+def make_send(m: Model, begin: Callable[[tuple, float, Slot], float]) -> Callable[..., bool]:
     clock, queue, idle, counts = m.clock, m.queue, m.idle_slots, m.counts
-    st, adm = m.strategy, m.adm
+    st: Any = m.strategy
+    adm = m.adm
     allow = st.allow if st is not None else None
     ask = allow is not None and not hasattr(st, "passes")  # otherwise: ask unless st.passes
     admit = adm.admit if adm is not None else None
@@ -162,7 +160,7 @@ def make_send(m: "Model", begin: Callable[[tuple, float, Slot], float]) -> Calla
     return send
 
 
-def make_arrive(m: "Model", send: Callable[..., bool]) -> Callable[[Slot], None]:
+def make_arrive(m: Model, send: Callable[..., bool]) -> Callable[[Slot], None]:
     env, counts, deadlines = m.env, m.counts, m.deadlines
     heap, eid = schedule_target(env)
     first, gaps = m.draws.first, m.draws.gaps
@@ -181,7 +179,7 @@ def make_arrive(m: "Model", send: Callable[..., bool]) -> Callable[[Slot], None]
     return arrive
 
 
-def make_complete(m: "Model", begin: Callable[[tuple, float, Slot], float]) -> Callable[[Slot], None]:
+def make_complete(m: Model, begin: Callable[[tuple, float, Slot], float]) -> Callable[[Slot], None]:
     env, clock, queue, idle, counts = m.env, m.clock, m.queue, m.idle_slots, m.counts
     adm, report, trace = m.adm, m.report, m.trace
     observe = adm.observe if adm is not None else None

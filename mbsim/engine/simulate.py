@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -36,8 +37,8 @@ def simulate(scenario: Scenario | str, policy: str = "mbb", params: Any = None, 
     wall = time.perf_counter() - t0
     metrics = rec.summary(sc.duration_s - sc.warmup_s)
     buffer_info: dict[str, Any] = {}
-    adm = protection.admission
-    if adm is not None and hasattr(adm, "retuner"):
+    adm: Any = protection.admission
+    if adm is not None and hasattr(adm, "retuner"):  # the mountain-bike buffer
         buffer_info = {
             "window_ms": adm.window_s * 1e3,
             "capacity": adm.capacity,

@@ -11,9 +11,11 @@ of one per request.
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from simpy import Environment
+
 from mbsim.engine.events import Call
 from mbsim.engine.request import SETTLED, T0
 
@@ -65,7 +67,7 @@ class FifoTimers:
 
 
 class Deadlines:
-    """The hard deadlines of requests (:mod:`mbsim.request` lists), ``delay`` s after each
+    """The hard deadlines of requests (:mod:`mbsim.engine.request` lists), ``delay`` s after each
     one's arrival time: FIFO timers specialised for the request path. Push with
     ``deadlines.q.append(req)`` then ``if not deadlines.armed: deadlines.arm()``; when a
     deadline passes, ``expire(req)`` is called unless the request has settled."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 from mbsim.deploy import snapshot_file
-from mbsim.errors import MbsimError
 from mbsim.deploy.export import load_config
+from mbsim.errors import MbsimError
 from mbsim.kernel import netns, programs, tc
 from mbsim.kernel.controller import Controller
 from mbsim.kernel.horn import Horn
@@ -66,7 +67,7 @@ class Applied:
         self.horn: Horn | None = None
         self.controller: Controller | None = None
 
-    def __enter__(self) -> "Applied":
+    def __enter__(self) -> Applied:
         leftovers = tc.detach(only_dead=True)
         if leftovers:
             self.log({"type": "cleanup", "removed": len(leftovers)})

@@ -24,16 +24,16 @@ happens while the programs stay attached.
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
+from mbsim.kernel import horn as H
 from mbsim.mbb.retune import Interval, Retuner
 from mbsim.mbb.settings import MbbSettings
-from mbsim.world.sensor import LoadSensor
 from mbsim.outcome import Outcome
 from mbsim.policies.strategy import State
-from mbsim.kernel import horn as H
+from mbsim.world.sensor import LoadSensor
 
 
 class Controller:

@@ -6,9 +6,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mbsim.kernel import wire as P
 from mbsim.deploy.snapshot_file import Entry
 from mbsim.kernel import programs, tc
+from mbsim.kernel import wire as P
 
 CLOSED, OPEN, HALF_OPEN = 0, 1, 2
 C_PASSED, C_DONE, C_EXPIRED, C_PROBES = 0, 1, 2, 3
@@ -72,7 +72,7 @@ class Horn:
         for line in (Path(config_dir) / "mbb_settings.h").read_text().splitlines():
             parts = line.split()
             if len(parts) >= 3 and parts[0] == "#define" and parts[1] == name:
-                return parts[2].rstrip("ULL")
+                return parts[2].removesuffix("ULL")
         raise KeyError(name)
 
     # -- control maps -----------------------------------------------------------

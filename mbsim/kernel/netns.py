@@ -6,7 +6,7 @@ import ctypes
 import os
 import socket
 import subprocess
-from typing import Iterator
+from collections.abc import Iterator
 
 from mbsim.errors import MbsimError
 

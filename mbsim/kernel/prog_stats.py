@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from mbsim.kernel.testrun import _libbpf
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import warnings
 import socket
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,8 @@ def require_bpf() -> Any:
     if os.geteuid() != 0:
         raise MbsimError("eBPF needs root (run as root, or use the simulator, which does not)")
     try:
-        import bcc  # noqa: F401
-    except Exception as exc:  # noqa: BLE001
+        import bcc
+    except Exception as exc:
         raise MbsimError(f"bcc is not importable ({exc.__class__.__name__}): run `bash .ci/setup` as root "
                          "(Debian python3-bpfcc; never the PyPI package named bcc)") from None
     if not Path("/sys/fs/bpf").exists():
@@ -38,7 +38,7 @@ class Upstream:
     port: int
 
     @classmethod
-    def parse(cls, text: str) -> "Upstream":
+    def parse(cls, text: str) -> Upstream:
         host, sep, port = text.rpartition(":")
         try:
             ip = ipaddress.IPv4Address(host)
@@ -62,7 +62,7 @@ def _compile(source: str, cflags: list[str]):
     bcc = require_bpf()
     try:
         return bcc.BPF(src_file=str(BPF_DIR / source), cflags=[f"-I{BPF_DIR}", *cflags])
-    except Exception as exc:  # noqa: BLE001 - BCC raises bare Exception on compile errors
+    except Exception as exc:
         raise MbsimError(f"BCC could not compile {source}: {str(exc).splitlines()[0]}") from None
 
 

@@ -15,8 +15,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from mbsim.kernel import wire as P
 from mbsim.kernel import netns
+from mbsim.kernel import wire as P
 
 CLIENT_ADDR, SERVER_ADDR = "10.77.0.1", "10.77.0.2"
 
@@ -39,7 +39,7 @@ class Rig:
         self.client_ns = f"{self.prefix}{tag}c"
         self.server_ns = f"{self.prefix}{tag}s"
 
-    def up(self) -> "Rig":
+    def up(self) -> Rig:
         self.down()
         netns.ip("netns", "add", self.client_ns)
         netns.ip("netns", "add", self.server_ns)
@@ -61,7 +61,7 @@ class Rig:
             if netns.exists(ns):
                 netns.ip("netns", "del", ns, check=False)
 
-    def __enter__(self) -> "Rig":
+    def __enter__(self) -> Rig:
         return self.up()
 
     def __exit__(self, *exc) -> None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import errno
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator
 
 from mbsim.errors import MbsimError
 from mbsim.kernel import netns
@@ -68,18 +68,18 @@ def attach(fn, ns: str | None, dev: str, direction: str, prio: int) -> Attachmen
     """Attach loaded SCHED_CLS function ``fn`` (direct-action) at ``dev``'s ``direction``."""
     name = fn.name.decode() if isinstance(fn.name, bytes) else fn.name
     a = Attachment(ns, dev, direction, prio, name, os.getpid())
-    _write_state(_read_state() + [a])
+    _write_state([*_read_state(), a])
     idx = ifindex(ns, dev)
     with _ipr(ns) as ipr:
         try:
             ipr.tc("add", "clsact", idx)
-        except Exception as exc:  # noqa: BLE001 - pyroute2 raises NetlinkError
+        except Exception as exc:
             if getattr(exc, "code", None) != errno.EEXIST:
                 raise MbsimError(f"cannot add clsact on {dev}: {exc}") from None
         try:
             ipr.tc("add-filter", "bpf", idx, HANDLE, fd=fn.fd, name=fn.name, parent=PARENTS[direction],
                    classid=1, direct_action=True, prio=prio)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise MbsimError(f"cannot attach {fn.name} at {dev} {direction}: {exc}") from None
     return a
 
@@ -93,7 +93,7 @@ def _delete_filter(a: Attachment) -> bool:
         try:
             ipr.tc("del-filter", "bpf", idx, HANDLE, parent=PARENTS[a.direction], prio=a.prio)
             return True
-        except Exception:  # noqa: BLE001 - already gone
+        except Exception:
             return False
 
 
@@ -104,7 +104,7 @@ def filters(ns: str | None, dev: str) -> Iterator[tuple[str, int, str]]:
         for direction, parent in PARENT_IDS.items():
             try:
                 found = ipr.get_filters(idx, parent=parent)
-            except Exception:  # noqa: BLE001 - no clsact
+            except Exception:
                 continue
             for f in found:
                 opts = f.get_attr("TCA_OPTIONS")
@@ -116,7 +116,7 @@ def pin_neighbour(ns: str | None, dev: str, addr: str, lladdr: str) -> Attachmen
     """Make ``addr``'s neighbour entry permanent: TC egress runs after neighbour
     resolution, so a stale entry during a partition would starve the horn."""
     a = Attachment(ns, dev, "neigh", 0, "neigh", os.getpid(), neigh=addr)
-    _write_state(_read_state() + [a])
+    _write_state([*_read_state(), a])
     netns.ip("neigh", "replace", addr, "lladdr", lladdr, "nud", "permanent", "dev", dev, netns=ns)
     return a
 

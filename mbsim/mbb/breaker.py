@@ -20,8 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from mbsim.params import Params, require
 from mbsim.outcome import Outcome
+from mbsim.params import Params, require
 from mbsim.policies.strategy import State
 
 CLOSED, OPEN, HALF_OPEN = State.CLOSED, State.OPEN, State.HALF_OPEN
@@ -51,7 +51,7 @@ class BreakerSettings(Params):
         require(self.open_ms > 0, "breaker.open_ms must be positive")
         require(self.probes >= 1, "breaker.probes must be >= 1")
 
-    def build(self) -> "Breaker":
+    def build(self) -> Breaker:
         if self.kind == "count":
             b: Breaker = ConsecutiveFailureBreaker(self.failure_threshold, self.open_ms / 1e3, self.probes)
         else:

@@ -1,6 +1,6 @@
 """The mountain-bike adaptive buffer (MBB): server-side admission that stretches.
 
-The buffer is the ring (:mod:`mbsim.ring`) in front of the workers. In ``window`` mode
+The buffer is the ring (:mod:`mbsim.mbb.ring`) in front of the workers. In ``window`` mode
 (the default) a request is admitted when
 
 * the ring is not full (at most ``capacity - 1`` waiting), and
@@ -19,8 +19,9 @@ window topology (:mod:`mbsim.mbb.topology`) adds three event-driven re-tunes.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 from mbsim.mbb import formulas
 from mbsim.mbb.retune import Interval, Retuner

@@ -27,7 +27,7 @@ def window_ms(stddev_ms: float, lo: float = 50.0, hi: float = 200.0, scale_ms: f
 
 def capacity(rps: float, lo: int = 16, hi: int = 256, rps_scale: float = 10.0) -> int:
     """Ring capacity (slots): doubles with each doubling of RPS, within [lo, hi]."""
-    steps = max(0, int(math.floor(math.log2(hi / lo)))) if hi >= lo else 0
+    steps = max(0, math.floor(math.log2(hi / lo))) if hi >= lo else 0
     if not rps > rps_scale:
         return lo
     k = int(clamp(math.log2(rps / rps_scale), 0.0, float(steps)))

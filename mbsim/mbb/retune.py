@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import TYPE_CHECKING, Callable, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -44,7 +45,7 @@ class LoadReading(Protocol):
 class Interval:
     """One sensor interval: requests offered, and completed latencies (s)."""
 
-    __slots__ = ("offered", "n", "total", "total_sq", "latencies")
+    __slots__ = ("latencies", "n", "offered", "total", "total_sq")
 
     def __init__(self, offered: int, n: int, total: float, total_sq: float,
                  latencies: list[float] | None = None) -> None:
@@ -62,7 +63,7 @@ class Retuner:
     can carry the new values where its hot path reads them.
     """
 
-    def __init__(self, settings: "BufferSettings", keep_latencies: bool,
+    def __init__(self, settings: BufferSettings, keep_latencies: bool,
                  apply: Callable[[float, int, float], None]) -> None:
         self.s = settings
         self.keep_latencies = keep_latencies
@@ -74,10 +75,10 @@ class Retuner:
         self.damping = 1.0  # share of the way each re-tune moves toward its target
         span = max(settings.adjust_s, settings.concurrency_window_s if keep_latencies else 0.0,
                    settings.topology.long_ms / 1e3)
-        self.history: deque[Interval] = deque(maxlen=max(1, int(math.ceil(span / self.sample_s))))
+        self.history: deque[Interval] = deque(maxlen=max(1, math.ceil(span / self.sample_s)))
         self.topology = Topology(settings.topology, self)
         self.retunes: list[tuple[float, str, float, int, float]] = []  # (t, cause, window_ms, capacity, limit)
-        self._every = max(1, int(round(settings.adjust_s / self.sample_s)))
+        self._every = max(1, round(settings.adjust_s / self.sample_s))
         self._k = 0
 
     def step(self, now: float, interval: Interval, sensor: LoadReading | None) -> None:
@@ -92,7 +93,7 @@ class Retuner:
 
     def stats(self, span_s: float) -> tuple[float, float, float]:
         """(rps, latency stddev ms, p95 ms) over the last ``span_s`` of closed intervals."""
-        k = max(1, int(round(span_s / self.sample_s)))
+        k = max(1, round(span_s / self.sample_s))
         recent = list(self.history)[-k:]
         if not recent:
             return 0.0, 0.0, math.nan
@@ -112,7 +113,7 @@ class Retuner:
 
     def mean_latency_ms(self, span_s: float) -> float:
         """Mean latency (ms) over the last ``span_s``; 0 with no data."""
-        k = max(1, int(round(span_s / self.sample_s)))
+        k = max(1, round(span_s / self.sample_s))
         recent = list(self.history)[-k:]
         n = sum(iv.n for iv in recent)
         return sum(iv.total for iv in recent) / n * 1e3 if n else 0.0
@@ -124,7 +125,7 @@ class Retuner:
         target_w = self.s.window_ms(std_ms) / 1e3
         self.window_s += a * (target_w - self.window_s)
         target_c = self.s.capacity(rps)
-        cap = int(round(self.capacity + a * (target_c - self.capacity)))
+        cap = round(self.capacity + a * (target_c - self.capacity))
         self.capacity = min(self.s.capacity_max, max(self.s.capacity_min, cap))
         if self.keep_latencies:
             _, _, p95 = self.stats(self.s.concurrency_window_s)

@@ -20,7 +20,7 @@ from typing import Any
 class Ring:
     """FIFO with ``capacity`` slots, one reserved: at most ``capacity - 1`` items."""
 
-    __slots__ = ("capacity", "_items")
+    __slots__ = ("_items", "capacity")
 
     def __init__(self, capacity: int) -> None:
         if capacity < 2:

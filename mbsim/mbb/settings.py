@@ -1,7 +1,7 @@
 """The mountain-bike settings: what tuning searches, export compiles and apply loads.
 
-``MbbSettings`` groups the buffer (:mod:`mbsim.buffer`), the breaker
-(:mod:`mbsim.breakers`) and the horn (:mod:`mbsim.fallback`). It is the ``settings``
+``MbbSettings`` groups the buffer (:mod:`mbsim.mbb.buffer`), the breaker
+(:mod:`mbsim.mbb.breaker`) and the horn (:mod:`mbsim.mbb.fallback`). It is the ``settings``
 block of a ``settings.json`` file.
 """
 from __future__ import annotations
@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from mbsim.mbb.breaker import BreakerSettings
 from mbsim.mbb.buffer import BufferSettings
-from mbsim.params import Params
 from mbsim.mbb.fallback import Fallback
+from mbsim.params import Params
 
 
 @dataclass(frozen=True)

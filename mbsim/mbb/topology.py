@@ -55,15 +55,15 @@ class TopologySettings(Params):
 class Topology:
     """Opens and closes the three windows from the sensor's readings."""
 
-    def __init__(self, s: TopologySettings, retuner: "Retuner") -> None:
+    def __init__(self, s: TopologySettings, retuner: Retuner) -> None:
         self.s = s
         self.retuner = retuner
-        self.open_until = {"short": None, "medium": None, "long": None}
+        self.open_until: dict[str, float | None] = {"short": None, "medium": None, "long": None}
         self.opened = {"short": 0, "medium": 0, "long": 0}
         self._slopes: list[tuple[float, float]] = []
         self._declining_since: float | None = None
 
-    def tick(self, now: float, sensor: "LoadReading") -> None:
+    def tick(self, now: float, sensor: LoadReading) -> None:
         if not self.s.enabled:
             return
         s = self.s

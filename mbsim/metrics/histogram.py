@@ -16,7 +16,7 @@ class LogHistogram:
     def __init__(self, lo_s: float = 1e-6, hi_s: float = 1e3, rel_error: float = 5e-4) -> None:
         self.lo = lo_s
         self.log_r = math.log1p(2 * rel_error)
-        self.size = int(math.ceil(math.log(hi_s / lo_s) / self.log_r)) + 1
+        self.size = math.ceil(math.log(hi_s / lo_s) / self.log_r) + 1
         self.counts = np.zeros(self.size, dtype=np.int64)
         self.n = 0
         self.total = 0.0
@@ -31,7 +31,7 @@ class LogHistogram:
         self.n += int(values.size)
         self.total += float(values.sum())
 
-    def merge(self, other: "LogHistogram") -> None:
+    def merge(self, other: LogHistogram) -> None:
         self.counts += other.counts
         self.n += other.n
         self.total += other.total

@@ -11,8 +11,8 @@ Waiting times of successive customers are strongly correlated, so the naive inte
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 from scipy import stats

@@ -32,7 +32,8 @@ Definitions (all after the warm-up, by the time the outcome was known):
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,6 @@ from mbsim.engine.events import urgent
 from mbsim.metrics.histogram import LogHistogram
 from mbsim.outcome import FALLBACK, OUTCOMES, SUCCESS
 from mbsim.world.slo import Slo
-
 
 
 class Recorder:
@@ -52,7 +52,7 @@ class Recorder:
         self.slo_target = slo.target_ms / 1e3
         self.counts = [0] * len(OUTCOMES)
         self.hist = LogHistogram()
-        self._sec = int(math.floor(warmup_s))
+        self._sec = math.floor(warmup_s)
         self._sec_end = self._sec + 1.0
         self._lat: list[float] = []  # latencies (s) of the open window; one list, cleared in place
         self._fail = 0
@@ -146,12 +146,15 @@ class Recorder:
     # -- derived ----------------------------------------------------------------
     def summary(self, measured_s: float) -> dict:
         total = sum(self.counts)
-        share: Callable[[int], float] = lambda k: self.counts[k] / total if total else math.nan
+
+        def share(k: int) -> float:
+            return self.counts[k] / total if total else math.nan
+
         q = self.hist.quantile
         p99s = np.array([row[5] for row in self.seconds if not math.isnan(row[5])])
         violated = [row[7] for row in self.seconds]
         violation_ratio = float(np.mean(violated)) if violated else math.nan
-        out = {
+        out: dict[str, Any] = {
             "requests": total,
             "success_ratio": (self.counts[SUCCESS] + self.counts[FALLBACK]) / total if total else math.nan,
             **{f"{name}_ratio": share(k) for k, name in enumerate(OUTCOMES) if name != "success"},

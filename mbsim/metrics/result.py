@@ -31,7 +31,7 @@ def _clean(v: Any) -> Any:
 
 @dataclass
 class Result:
-    """Metrics of one (scenario, policy, seed) run; see :mod:`mbsim.metrics` for definitions."""
+    """Metrics of one (scenario, policy, seed) run; see :mod:`mbsim.metrics.recorder` for definitions."""
 
     scenario: str
     policy: str

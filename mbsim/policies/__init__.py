@@ -1,4 +1,4 @@
-"""Protection policies, by name. Each builds a :class:`~mbsim.protection.Protection`.
+"""Protection policies, by name. Each builds a :class:`~mbsim.policies.protection.Protection`.
 
 A policy is a name, a parameter dataclass (its documented defaults) and a builder. Each
 module of this package that defines a policy registers it when imported, and every
@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import pkgutil
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
-from mbsim.params import from_dict, override
 from mbsim.errors import ConfigError
+from mbsim.params import from_dict, override
 from mbsim.policies.protection import Protection
 from mbsim.world.scenario import Scenario
 

@@ -31,11 +31,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mbsim.params import Params, require
 from mbsim.outcome import Outcome
-from mbsim.policies.strategy import State
+from mbsim.params import Params, require
 from mbsim.policies import PolicySpec, register
 from mbsim.policies.parts import CallerOptions, RefusalState
+from mbsim.policies.strategy import State
 
 
 @dataclass(frozen=True)
@@ -136,11 +136,11 @@ class GradientController:
 
     def report(self, now: float, outcome: Outcome, latency: float) -> None:
         self.outstanding -= 1
-        if outcome == Outcome.SUCCESS or outcome == Outcome.ERROR:
-            if now - latency >= self.epoch:  # sent after the current minRTT window began
-                self.samples.append(latency)
-                if self.in_min_rtt and len(self.samples) >= self.p.request_count:
-                    self._finish_min_rtt(now)
+        # an answer sent after the current minRTT window began is a sample
+        if (outcome == Outcome.SUCCESS or outcome == Outcome.ERROR) and now - latency >= self.epoch:
+            self.samples.append(latency)
+            if self.in_min_rtt and len(self.samples) >= self.p.request_count:
+                self._finish_min_rtt(now)
         self._tick(now)
 
     def state(self, now: float) -> State:

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mbsim.params import Params, require
 from mbsim.outcome import Outcome
-from mbsim.policies.strategy import State
+from mbsim.params import Params, require
 from mbsim.policies import PolicySpec, register
 from mbsim.policies.parts import CallerOptions
+from mbsim.policies.strategy import State
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,8 @@ class Gobreaker:
         else:
             self.consecutive_failures += 1
             self.consecutive_successes = 0
-            if st == State.CLOSED and self.consecutive_failures > self.p.consecutive_failures:
-                self._to(State.OPEN, now)
-            elif st == State.HALF_OPEN:
+            tripped = st == State.CLOSED and self.consecutive_failures > self.p.consecutive_failures
+            if tripped or st == State.HALF_OPEN:
                 self._to(State.OPEN, now)
 
     def state(self, now: float) -> State:

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 from mbsim.params import Params, require
 from mbsim.policies import PolicySpec, register
-from mbsim.policies.parts import CallerOptions
 from mbsim.policies.limiters import SimpleLimiter
+from mbsim.policies.parts import CallerOptions
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mbsim.params import Params, require
-from mbsim.policies.protection import Pool, Protection
 from mbsim.outcome import Outcome
-from mbsim.policies.strategy import State
+from mbsim.params import Params, require
 from mbsim.policies import PolicySpec, register
 from mbsim.policies.parts import RollingWindow
+from mbsim.policies.protection import Pool, Protection
+from mbsim.policies.strategy import State
 
 OK, BAD = 0, 1
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from mbsim.outcome import Outcome
-from mbsim.policies.strategy import State
 from mbsim.policies.parts import Inflight, RefusalState
+from mbsim.policies.strategy import State
 
 
 class LimitAlgorithm(Protocol):

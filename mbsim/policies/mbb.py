@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mbsim.mbb.buffer import BufferSettings, MountainBikeBuffer
-from mbsim.policies.protection import Protection
-from mbsim.world.scenario import Scenario
 from mbsim.mbb.settings import MbbSettings
 from mbsim.policies import PolicySpec, register
+from mbsim.policies.protection import Protection
+from mbsim.world.scenario import Scenario
 
 
 def build(p: MbbSettings, sc: Scenario, rng=None) -> Protection:

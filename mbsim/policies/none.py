@@ -4,8 +4,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mbsim.params import Params
-from mbsim.policies.protection import Protection
 from mbsim.policies import PolicySpec, register
+from mbsim.policies.protection import Protection
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
-from mbsim.params import Params, require
-from mbsim.policies.protection import Pool, Protection
 from mbsim.outcome import Outcome
-from mbsim.policies.strategy import State
+from mbsim.params import Params, require
 from mbsim.policies import PolicySpec, register
 from mbsim.policies.parts import RollingWindow
+from mbsim.policies.protection import Pool, Protection
+from mbsim.policies.strategy import State
 
 CALLS, FAILS, SLOW = 0, 1, 2
 

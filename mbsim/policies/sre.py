@@ -11,17 +11,17 @@ with probability
 An accept is any answer that is not a rejection: a success or an error answer. A 429 and
 a timeout are not accepts. The window is kept as 120 one-second buckets. Rejection draws
 come from the run's ``policy`` random stream. There is no breaker state: see
-:class:`~mbsim.policies.common.RefusalState`.
+:class:`~mbsim.policies.parts.RefusalState`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mbsim.params import Params, require
 from mbsim.outcome import Outcome
-from mbsim.policies.strategy import State
+from mbsim.params import Params, require
 from mbsim.policies import PolicySpec, register
 from mbsim.policies.parts import CallerOptions, RefusalState, RollingWindow
+from mbsim.policies.strategy import State
 
 REQUESTS, ACCEPTS = 0, 1
 

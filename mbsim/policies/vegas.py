@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 from mbsim.params import Params, require
 from mbsim.policies import PolicySpec, register
-from mbsim.policies.parts import CallerOptions, log10_root
 from mbsim.policies.limiters import SimpleLimiter
+from mbsim.policies.parts import CallerOptions, log10_root
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ evaluating a candidate (:mod:`evaluate`), the samplers behind one interface
 """
 from __future__ import annotations
 
-
 from typing import Any
 
 

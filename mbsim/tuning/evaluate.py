@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from mbsim.params import to_dict
-from mbsim.world.scenario import Scenario
 from mbsim.engine.simulate import simulate
+from mbsim.params import to_dict
 from mbsim.tuning.objective import Objective
 from mbsim.tuning.space import settings_from
+from mbsim.world.scenario import Scenario
 
 MEAN_KEYS = ("p99_ms", "p999_ms", "p9999_ms", "latency_mean_ms", "p99_jitter_ms", "success_ratio",
              "fallback_ratio", "real_success_ratio", "slo_violation_ratio", "decision_accuracy", "goodput_rps")

@@ -6,8 +6,9 @@ save every evaluation the moment it exists.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from mbsim.errors import MbsimError
 

@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mbsim.params import Params, require
 from mbsim.errors import ConfigError
+from mbsim.params import Params, require
 
 PENALTY_MS = 100.0
 WALL_MS = 10_000.0

@@ -96,9 +96,10 @@ class OptunaSampler(Sampler):
 
     def __init__(self, dims: list[Dimension], seed: int, sampler: str = "tpe") -> None:
         import optuna
-        from optuna.distributions import FloatDistribution, IntDistribution
+        from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
+        s: optuna.samplers.BaseSampler
         if sampler == "tpe":
             s = optuna.samplers.TPESampler(seed=seed)
         elif sampler == "gp":
@@ -112,8 +113,9 @@ class OptunaSampler(Sampler):
             raise ConfigError(f"unknown optuna sampler {sampler!r} (known: tpe, gp)")
         self.optuna = optuna
         self.study = optuna.create_study(direction="minimize", sampler=s)
-        self.dists = {d.name: IntDistribution(int(d.low), int(d.high), log=d.log) if d.integer
-                      else FloatDistribution(d.low, d.high, log=d.log) for d in dims}
+        self.dists: dict[str, BaseDistribution] = {
+            d.name: IntDistribution(int(d.low), int(d.high), log=d.log) if d.integer
+            else FloatDistribution(d.low, d.high, log=d.log) for d in dims}
         self.pending: dict[tuple, Any] = {}
 
     def ask(self, n: int) -> list[dict[str, float]]:

@@ -1,6 +1,6 @@
 """The search space: which mountain-bike settings tuning may move, and how far.
 
-Each dimension is a dotted path into :class:`~mbsim.settings.MbbSettings` with bounds.
+Each dimension is a dotted path into :class:`~mbsim.mbb.settings.MbbSettings` with bounds.
 The defaults bracket the article's values (digest 1, 2.5, 4.1) and stretch them where
 a scenario can use it:
 
@@ -26,12 +26,13 @@ lowering the minimum to the maximum.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
-from mbsim.params import override, to_dict
 from mbsim.errors import ConfigError
 from mbsim.mbb.settings import MbbSettings
+from mbsim.params import override, to_dict
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class Dimension:
 
     def clip(self, v: float) -> float:
         v = min(self.high, max(self.low, v))
-        return int(round(v)) if self.integer else float(v)
+        return round(v) if self.integer else float(v)
 
 
 DEFAULT_DIMENSIONS: tuple[Dimension, ...] = (

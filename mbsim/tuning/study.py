@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from mbsim.metrics import intervals as stats
-from mbsim.world.catalog import get as get_scenario
-from mbsim.params import from_dict, to_dict
-from mbsim.errors import ConfigError
-from mbsim.provenance import provenance
 from mbsim.deploy.settings_file import SettingsFile
 from mbsim.engine.simulate import seeds as derive_seeds
+from mbsim.errors import ConfigError
+from mbsim.metrics import intervals as stats
+from mbsim.params import from_dict, to_dict
+from mbsim.provenance import provenance
 from mbsim.tuning import samplers
 from mbsim.tuning.evaluate import evaluate, scenario_for
 from mbsim.tuning.objective import Objective
 from mbsim.tuning.space import Dimension, defaults, settings_from
 from mbsim.tuning.storage import StudyStore
+from mbsim.world.catalog import get as get_scenario
 
 SCHEMA = "mbsim.study/1"
 
@@ -64,7 +65,7 @@ class StudyConfig:
                 "dims": [dataclasses.asdict(x) for x in self.dims], "provenance": provenance()}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "StudyConfig":
+    def from_dict(cls, d: dict[str, Any]) -> StudyConfig:
         try:
             return cls(name=d["name"], scenario=d["scenario"], objective=from_dict(Objective, d["objective"]),
                        dims=[Dimension(**x) for x in d["dims"]], budget=d["budget"], backend=d["backend"],
@@ -125,7 +126,7 @@ def finish(cfg: StudyConfig, store: StudyStore, done: list[dict[str, Any]], exec
     calls = [(best["params"], sc, cfg.objective, [s], -1) for s in fresh] + \
             [(base, sc, cfg.objective, [s], -2) for s in fresh]
     results = list(executor.run(evaluate, calls))
-    by = {-1: {}, -2: {}}
+    by: dict[int, dict[int, dict[str, Any]]] = {-1: {}, -2: {}}
     for r in results:
         by[r["id"]][r["seeds"][0]] = r
     metric = cfg.objective.metric

@@ -49,8 +49,8 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario(
             name="sustained",
-            description="load ramps from 5K to 15K req/s over 8 s on 16 workers (94 % of their capacity) and stays there (a sustained "
-                        "climb: the tuning terrain 'sustained', article 2.4)",
+            description="load ramps from 5K to 15K req/s over 8 s on 16 workers (94 % of their capacity) and "
+                        "stays there (a sustained climb: the tuning terrain 'sustained', article 2.4)",
             duration_s=20.0, warmup_s=2.0,
             workload=Workload(rate_rps=5000.0, ramps=((2.0, 10.0, 15000.0),)),
             slo=_SLO,
@@ -76,6 +76,14 @@ SCENARIOS: dict[str, Scenario] = {
         ),
     )
 }
+
+
+def register(sc: Scenario) -> Scenario:
+    """Add ``sc`` to the built-in scenarios under ``sc.name`` (a name may be used once)."""
+    if sc.name in SCENARIOS:
+        raise ConfigError(f"a scenario named {sc.name!r} already exists")
+    SCENARIOS[sc.name] = sc
+    return sc
 
 
 def get(name: str) -> Scenario:

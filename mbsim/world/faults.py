@@ -17,6 +17,7 @@ partitioned, and *healthy* otherwise. Packet loss and delay spikes are not outag
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,7 +28,7 @@ def _check_intervals(name: str, intervals: tuple) -> None:
     for iv in intervals:
         require(0 <= iv[0] < iv[1], f"faults.{name}: bad interval {tuple(iv)}")
     spans = sorted((iv[0], iv[1]) for iv in intervals)
-    for (_, e1), (s2, _) in zip(spans, spans[1:]):
+    for (_, e1), (s2, _) in itertools.pairwise(spans):
         require(s2 >= e1, f"faults.{name}: intervals overlap")
 
 
@@ -89,10 +90,7 @@ class Faults(Params):
         return None
 
     def partitioned(self, t: float) -> bool:
-        for start, end in self.partitions:
-            if start <= t < end:
-                return True
-        return False
+        return any(start <= t < end for start, end in self.partitions)
 
     def extra_delay_s(self, t: float) -> float:
         extra = 0.0

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mbsim.world.client import Client
 from mbsim.params import Params, require
-from mbsim.world.snapshot import Snapshot
+from mbsim.world.client import Client
 from mbsim.world.faults import Faults
 from mbsim.world.network import Network
 from mbsim.world.service import Service
 from mbsim.world.slo import Slo
+from mbsim.world.snapshot import Snapshot
 from mbsim.world.workload import Workload
 
 

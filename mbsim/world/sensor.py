@@ -25,8 +25,8 @@ class LoadSensor:
                  trend_window_s: float = 1.2, accel_window_s: float = 0.6) -> None:
         self.capacity_rps = capacity_rps
         self.sample_s = sample_s
-        self.n_trend = max(2, int(round(trend_window_s / sample_s)))
-        self.n_accel = max(3, int(round(accel_window_s / sample_s)))
+        self.n_trend = max(2, round(trend_window_s / sample_s))
+        self.n_accel = max(3, round(accel_window_s / sample_s))
         self.history: deque[float] = deque(maxlen=max(self.n_trend, self.n_accel))
         self.count = 0  # attempts since the last sample (the model increments it)
         self.omega = 0.0

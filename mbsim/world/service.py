@@ -2,14 +2,15 @@
 
 Service times are drawn per request (lognormal by default, parameterised by its mean
 and the sigma of its logarithm; exponential and deterministic are there for theory
-tests). They are then inflated by the nonlinear load function (:mod:`mbsim.load`) and
-by tail spikes (:mod:`mbsim.workload`).
+tests). They are then inflated by the nonlinear load function (:mod:`mbsim.world.load_function`) and
+by tail spikes (:mod:`mbsim.world.workload`).
 """
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 

@@ -15,8 +15,8 @@ The horn's own settings (on or off, the deadline) belong to the policy:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -16,14 +16,14 @@ the peak rate and thinned (Lewis-Shedler), which is exact for any bounded rate.
 Tail spikes multiply a request's service time: a share ``spike_fraction`` of requests
 by ``spike_factor``, and every request that *starts service* inside a
 ``spike_windows`` interval by that window's factor (tracked by
-:class:`~mbsim.faults.FaultClock`).
+:class:`~mbsim.world.faults.FaultClock`).
 """
 from __future__ import annotations
 
 import bisect
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
-from typing import Iterator
 
 import numpy as np
 
@@ -52,7 +52,7 @@ class Workload(Params):
         for start, end, to in self.ramps:
             require(0 <= start < end and to >= 0, f"workload.ramps: bad ramp ({start}, {end}, {to})")
         changes = sorted([(a, a) for a, _ in self.steps] + [(s, e) for s, e, _ in self.ramps])
-        for (s1, e1), (s2, _e2) in zip(changes, changes[1:]):
+        for (s1, e1), (s2, _e2) in itertools.pairwise(changes):
             require(s2 >= e1 and s2 > s1, "workload: steps and ramps must not overlap")
         if self.burst_every_s:
             require(self.burst_every_s > 0, "workload.burst_every_s must be positive or 0")
@@ -68,7 +68,7 @@ class Workload(Params):
     def constant(self) -> bool:
         return not self.steps and not self.ramps and not (self.burst_every_s and self.burst_factor != 1)
 
-    def profile(self) -> "RateProfile":
+    def profile(self) -> RateProfile:
         return RateProfile(self)
 
 
@@ -111,11 +111,16 @@ def arrival_gaps(w: Workload, arrival: np.random.Generator, thinning: np.random.
     profile = w.profile()
     gaps = arrival.exponential
     if w.constant:  # blocks chained in C: no generator frame to resume per arrival
-        return streams.endless(partial(gaps, 1.0 / w.rate_rps))
+        scale = 1.0 / w.rate_rps
+
+        def block(n: int) -> np.ndarray:
+            return gaps(scale, n)
+
+        return streams.endless(block)
     return _thinned(profile, gaps, thinning)
 
 
-def _thinned(profile: "RateProfile", gaps, thinning: np.random.Generator) -> Iterator[float]:
+def _thinned(profile: RateProfile, gaps, thinning: np.random.Generator) -> Iterator[float]:
     peak = profile.peak
     scale = 1.0 / peak
     t = 0.0

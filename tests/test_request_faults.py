@@ -1,0 +1,97 @@
+"""Per-request faults declared in a scenario (``faults.per_request``), checked against
+their probabilities, and the draws they add against the draws they must leave alone."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from mbsim import SCENARIOS, simulate
+from mbsim.engine import draws
+from mbsim.errors import ConfigError
+from mbsim.params import from_dict
+from mbsim.world.client import Client
+from mbsim.world.faults import Faults, RequestFault
+from mbsim.world.load_function import LoadFunction
+from mbsim.world.scenario import Scenario
+from mbsim.world.service import Service
+from mbsim.world.workload import Workload
+
+
+def quiet(*faults: RequestFault, rate: float = 2000.0) -> Scenario:
+    """Low load, no load function: every attempt meets only the faults given."""
+    return Scenario(name="quiet", duration_s=12.0, warmup_s=1.0, workload=Workload(rate_rps=rate),
+                    service=Service(load=LoadFunction(gain=0.0)), client=Client(timeout_ms=20.0, max_retries=2),
+                    faults=Faults(per_request=faults))
+
+
+def binomial_tol(p: float, n: int, z: float = 4.0) -> float:
+    return z * np.sqrt(p * (1 - p) / n)
+
+
+@pytest.mark.parametrize("where", ["request", "response"])
+def test_a_leg_fault_loses_its_share_of_attempts(where):
+    p = 0.3
+    r = simulate(quiet(RequestFault("drop", where=where, probability=p)), policy="none", seed=4)
+    n = r["requests"]
+    # three attempts (two retries), each lost independently: the request times out
+    assert r["timeout_ratio"] == pytest.approx(p ** 3, abs=binomial_tol(p ** 3, n))
+    assert r["success_ratio"] == pytest.approx(1 - p ** 3, abs=binomial_tol(p ** 3, n))
+
+
+def test_an_error_fault_answers_errors_that_retries_mostly_hide():
+    p = 0.2
+    r = simulate(quiet(RequestFault("flaky", where="error", probability=p)), policy="none", seed=5)
+    n = r["requests"]
+    assert r["error_ratio"] == pytest.approx(p ** 3, abs=binomial_tol(p ** 3, n))
+    assert r["timeout_ratio"] == 0
+
+
+def test_a_service_fault_slows_its_share_by_its_factor():
+    p, factor = 0.1, 10.0
+    base = simulate(quiet(), policy="none", seed=6)
+    slow = simulate(quiet(RequestFault("gc-pause", where="service", probability=p, factor=factor)),
+                    policy="none", seed=6)
+    # the mean service time grows from 1 ms to 0.9 + 0.1 * 10 = 1.9 ms; at 2K req/s on 16 workers
+    # nobody waits, so the mean time in the service is the mean service time
+    assert base.server["mean_sojourn_ms"] == pytest.approx(1.0, rel=0.03)
+    assert slow.server["mean_sojourn_ms"] == pytest.approx(1 + p * (factor - 1), rel=0.03)
+
+
+def test_a_fault_with_probability_zero_changes_nothing_else():
+    a = simulate("tail-spike", policy="mbb", seed=2, duration_s=4)
+    sc = dataclasses.replace(SCENARIOS["tail-spike"],
+                             faults=Faults(per_request=(RequestFault("idle", where="error", probability=0.0),)))
+    b = simulate(sc, policy="mbb", seed=2, duration_s=4)
+    assert a.metrics == b.metrics and a.seconds == b.seconds
+
+
+def test_each_fault_has_its_own_stream_and_leaves_the_other_draws_alone():
+    base = quiet()
+    one = quiet(RequestFault("a", probability=0.5))
+    two = quiet(RequestFault("a", probability=0.5), RequestFault("b", where="error", probability=0.5))
+    rows = {}
+    for name, sc in (("base", base), ("one", one), ("two", two)):
+        d = draws.draws(sc, seed=9, block=64)
+        rows[name] = [next(d.first) for _ in range(100)]
+    for r0, r1, r2 in zip(rows["base"], rows["one"], rows["two"]):
+        assert r1[:draws.LOSS_REQUEST] == r0[:draws.LOSS_REQUEST] == r2[:draws.LOSS_REQUEST]
+        assert r2[draws.EXTRA] == r1[draws.EXTRA]  # adding fault b leaves fault a's draws alone
+    a_col = [r[draws.EXTRA] for r in rows["two"]]
+    b_col = [r[draws.EXTRA + 1] for r in rows["two"]]
+    assert a_col != b_col and 0.3 < np.mean(b_col) < 0.7
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"name": "x", "where": "disk", "probability": 0.1}, "is not one of"),
+    ({"name": "x", "probability": 1.5}, "probability must be in [0, 1]"),
+    ({"name": "x", "where": "service", "probability": 0.1, "factor": 0}, "factor must be positive"),
+    ({"name": "", "probability": 0.1}, "bad name"),
+])
+def test_bad_faults_are_refused_in_one_line(bad, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        from_dict(Faults, {"per_request": [bad]})
+
+
+def test_two_faults_may_not_share_a_name():
+    with pytest.raises(ConfigError, match="share a name"):
+        Faults(per_request=(RequestFault("a", probability=0.1), RequestFault("a", probability=0.2)))
