@@ -41,6 +41,8 @@ class TimedStrategy:
 
 
 class TimedAdmission:
+    admits_when_idle = False  # time every decision: never let the model skip admit()
+
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.ns = 0

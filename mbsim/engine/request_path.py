@@ -119,6 +119,7 @@ def make_send(m: Model, begin: Callable[[tuple, float, Slot], float]) -> Callabl
     allow = st.allow if st is not None else None
     ask = allow is not None and not hasattr(st, "passes")  # otherwise: ask unless st.passes
     admit = adm.admit if adm is not None else None
+    admits_when_idle = bool(getattr(adm, "admits_when_idle", False))  # then skip admit() for an idle worker
     pool, lossy, trace = m.pool, m.lossy, m.trace
     deadline_s, timeout_s = m.deadline_s, m.timeout_s
     exposed = lossy or m.attempt_timers is not None  # an attempt may be lost or time out
@@ -147,7 +148,7 @@ def make_send(m: Model, begin: Callable[[tuple, float, Slot], float]) -> Callabl
                 return False  # lost on the request leg
         counts.attempts += 1
         job = (req, a, d, now)
-        if admit is not None and not admit(now):
+        if admit is not None and not (admits_when_idle and idle) and not admit(now):
             m._rejected(req, now)
             return False
         if idle:

@@ -87,6 +87,9 @@ class MountainBikeBuffer:
         self._reset_interval()
         # the hot path's methods, chosen once for the mode
         self.admit = self._admit_window if self.window_mode else self._admit_concurrency
+        # an idle worker means an empty ring, which the window rule always admits to (the
+        # concurrency rule may not: its limit can be below the workers)
+        self.admits_when_idle = self.window_mode
         if not self._keep:
             self.observe = self._observe_sums  # type: ignore[method-assign]
 

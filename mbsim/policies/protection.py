@@ -22,7 +22,12 @@ from mbsim.policies.strategy import Strategy
 
 
 class Admission(Protocol):
-    """Server-side admission in front of the workers (the MBB is one)."""
+    """Server-side admission in front of the workers (the MBB is one).
+
+    It may also keep a boolean attribute ``admits_when_idle``: True when ``admit`` says
+    yes, with no side effect, whenever a worker is idle (so nobody waits). The model then
+    skips the call for a request that finds an idle worker.
+    """
 
     retry_after_s: float  # Retry-After of a 429 (s)
 
