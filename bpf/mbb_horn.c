@@ -2,57 +2,37 @@
  *
  * horn_egress (TC egress of the caller's interface) answers a request locally when the
  * breaker is OPEN, when it carries FALLBACK (the client re-asks after its deadline), or
- * when more than `capacity` requests are in flight; it rewrites the request in place
- * into the response from the snapshot map and redirects it to the interface's ingress.
- * Otherwise it passes the request and records request id -> send time.
+ * when `capacity` requests are already in flight; it rewrites the request in place into
+ * the answer from the snapshot map and redirects it to the interface's ingress.
+ * Otherwise it passes the request and records (client address, client port, request id)
+ * -> send time in the in-flight map.
  *
  * horn_ingress (TC ingress of the same interface) matches responses to requests,
  * updates the per-CPU window slots and logs decisions to the ring buffer.
  *
- * Compiled by BCC at apply time with -DMBB_UPSTREAM_ADDR (network order u32),
- * -DMBB_UPSTREAM_PORT (host order) and mbb_settings.h from `mbsim export`.
+ * One source, two builds (mbb_compat.h): BCC at `mbsim apply` time (-DMBB_BCC), and
+ * clang into a standalone object for `tc ... bpf da obj mbb_horn.o` (`mbsim export`).
+ * Compile-time constants come from mbb_settings.h (`mbsim export`); the upstream, the
+ * breaker state, the capacity and the window live in the config map, where the
+ * controller (or the exported script) writes them. Until an upstream is written the
+ * program matches nothing.
  */
-#include <uapi/linux/bpf.h>
-#include <uapi/linux/if_ether.h>
-#include <uapi/linux/in.h>
-#include <uapi/linux/ip.h>
-#include <uapi/linux/pkt_cls.h>
-#include <uapi/linux/udp.h>
+#include "mbb_compat.h"
 
-#include "mbb_proto.h"
-#include "mbb_settings.h"
+#define MBB_IP_LEN_RESP (MBB_RESP_FRAME - sizeof(struct ethhdr))             /* 108 */
+#define MBB_UDP_LEN_RESP (MBB_RESP_FRAME - sizeof(struct ethhdr) - sizeof(struct iphdr)) /* 88 */
+#define MBB_IP_DF 0x4000
 
-#ifndef MBB_UPSTREAM_ADDR
-#error "MBB_UPSTREAM_ADDR must be defined"
+/* `mbsim bench bpf` builds the answer path cut short at stage N (1: before the snapshot
+ * lookup, 2: before growing the packet, 3: before writing the answer, 4: before the
+ * checksums, 5: before the decision, mark and redirect) to see what each stage costs;
+ * 0 - every real build - cuts nothing, and the compiler drops the tests. */
+#ifndef MBB_BENCH_CUT
+#define MBB_BENCH_CUT 0
 #endif
-#ifndef MBB_UPSTREAM_PORT
-#error "MBB_UPSTREAM_PORT must be defined"
-#endif
-
-struct mbb_frame { /* the answer, built here, then written over the packet */
-    __u8 pad[2];   /* puts the IP header on a 4-byte boundary */
-    struct ethhdr eth;
-    struct iphdr ip;
-    struct udphdr udp;
-    struct mbb_resp resp;
-} __attribute__((packed));
-
-struct pseudo_hdr {
-    __be32 saddr;
-    __be32 daddr;
-    __u8 zero;
-    __u8 proto;
-    __be16 len;
-};
-
-BPF_ARRAY(config, struct mbb_config, 1);
-BPF_ARRAY(counters, u64, MBB_C_COUNT);
-BPF_HASH(inflight, u32, u64, MBB_INFLIGHT_MAX);
-BPF_HASH(snapshot, u32, struct mbb_value, MBB_SNAPSHOT_MAX);
-BPF_PERCPU_ARRAY(window, struct mbb_slot, MBB_SLOT_COUNT);
-BPF_PERCPU_ARRAY(watermark, u64, 1);
-BPF_PERCPU_ARRAY(scratch, struct mbb_frame, 1);
-BPF_RINGBUF_OUTPUT(events, MBB_RINGBUF_PAGES);
+#define MBB_CUT_AT(n)              \
+    if (MBB_BENCH_CUT == (n))      \
+        return TC_ACT_OK;
 
 static __always_inline __u16 fold(__u64 sum)
 {
@@ -62,27 +42,41 @@ static __always_inline __u16 fold(__u64 sum)
     return ~sum & 0xffff;
 }
 
-static __always_inline void log_event(__u64 now, __u32 id, __u32 key, __u8 decision, __u8 status, __u32 lat_us)
+/* The one's-complement sum of a 32-bit word as two 16-bit words of memory. */
+static __always_inline __u32 sum32(__u32 w)
 {
+    return (w & 0xffff) + (w >> 16);
+}
+
+/* Count a decision (per CPU), and send it to the ring buffer when `always` (the events the
+ * controller's breaker needs: responses and timeouts) or when the config asks for every
+ * decision (the decision log of `mbsim apply --log-decisions`). */
+static __always_inline void decide(struct mbb_config *cfg, struct mbb_flow *f, __u32 key, __u8 decision,
+                                   __u8 status, __u32 lat_us, int always, __u64 now)
+{
+    __u64 *n = decisions_get(decision);
+    if (n)
+        *n += 1;
+    if (!always && !(cfg->flags & MBB_CFG_LOG_DECISIONS))
+        return;
     struct mbb_event ev = {};
-    ev.ts_ns = now;
-    ev.req_id = id;
+    ev.ts_ns = now ? now : bpf_ktime_get_ns();
+    ev.req_id = mbb_ntohl(f->req_id);
+    ev.client_addr = f->addr;
+    ev.client_port = mbb_ntohs(f->port);
     ev.key = key;
-    ev.upstream_addr = MBB_UPSTREAM_ADDR;
-    ev.upstream_port = MBB_UPSTREAM_PORT;
     ev.decision = decision;
     ev.status = status;
     ev.latency_us = lat_us;
-    /* no wakeup: a wakeup from process context (egress runs inside sendmsg) raises an
-     * IPI, several us in a VM; the controller drains the ring every few ms instead */
-    events.ringbuf_output(&ev, sizeof(ev), BPF_RB_NO_WAKEUP);
+    events_out(&ev);
 }
 
+/* The window slot of time `now` (ns): slots are 2^MBB_SLOT_SHIFT ns long and there are
+ * MBB_SLOT_COUNT of them (a power of two): a shift and a mask, no division. */
 static __always_inline struct mbb_slot *slot_now(__u64 now)
 {
-    __u64 epoch = now / MBB_SLOT_NS;
-    __u32 idx = epoch % MBB_SLOT_COUNT;
-    struct mbb_slot *s = window.lookup(&idx);
+    __u64 epoch = now >> MBB_SLOT_SHIFT;
+    struct mbb_slot *s = window_get(epoch & (MBB_SLOT_COUNT - 1));
     if (!s)
         return 0;
     if (s->epoch != epoch) {
@@ -98,53 +92,63 @@ static __always_inline struct mbb_slot *slot_now(__u64 now)
 
 static __always_inline __u64 counter(__u32 idx)
 {
-    u64 *v = counters.lookup(&idx);
+    __u64 *v = counter_get(idx);
     return v ? *v : 0;
 }
 
 static __always_inline void count(__u32 idx)
 {
-    u64 *v = counters.lookup(&idx);
+    __u64 *v = counter_get(idx);
     if (v)
         __sync_fetch_and_add(v, 1);
 }
 
-/* Parse an IPv4/UDP frame of exactly `frame_len` bytes to or from the upstream.
- * Returns the protocol header, or 0 for anything else (which then passes untouched). */
-static __always_inline struct mbb_hdr *parse(struct __sk_buff *skb, __u32 frame_len, int to_upstream)
+/* Parse an IPv4/UDP frame of exactly `frame_len` bytes to (or from) the upstream, and
+ * fill `f` with the client's side of it. Returns the protocol header, or 0 for anything
+ * else (which then passes untouched). */
+static __always_inline struct mbb_hdr *parse(struct __sk_buff *skb, __u32 frame_len, int to_upstream,
+                                             struct mbb_config *cfg, struct mbb_flow *f)
 {
     void *data = (void *)(long)skb->data;
     void *data_end = (void *)(long)skb->data_end;
     if (skb->len != frame_len || data + frame_len > data_end)
         return 0;
     struct ethhdr *eth = data;
-    if (eth->h_proto != htons(ETH_P_IP))
+    if (eth->h_proto != mbb_htons(ETH_P_IP))
         return 0;
     struct iphdr *ip = data + sizeof(*eth);
     if (ip->version != 4 || ip->ihl != 5 || ip->protocol != IPPROTO_UDP)
         return 0;
-    if (ip->frag_off & htons(0x3fff)) /* MF or a fragment offset */
+    if (ip->frag_off & mbb_htons(0x3fff)) /* MF or a fragment offset */
         return 0;
-    if (ntohs(ip->tot_len) != frame_len - sizeof(*eth))
+    if (mbb_ntohs(ip->tot_len) != frame_len - sizeof(*eth))
         return 0;
     struct udphdr *udp = (void *)ip + sizeof(*ip);
-    if (ntohs(udp->len) != frame_len - sizeof(*eth) - sizeof(*ip))
+    if (mbb_ntohs(udp->len) != frame_len - sizeof(*eth) - sizeof(*ip))
         return 0;
     if (to_upstream) {
-        if (ip->daddr != MBB_UPSTREAM_ADDR || udp->dest != htons(MBB_UPSTREAM_PORT))
+        if (ip->daddr != cfg->upstream_addr || udp->dest != cfg->upstream_port)
             return 0;
+        f->addr = ip->saddr;
+        f->port = udp->source;
     } else {
-        if (ip->saddr != MBB_UPSTREAM_ADDR || udp->source != htons(MBB_UPSTREAM_PORT))
+        if (ip->saddr != cfg->upstream_addr || udp->source != cfg->upstream_port)
             return 0;
+        f->addr = ip->daddr;
+        f->port = udp->dest;
     }
     struct mbb_hdr *h = (void *)udp + sizeof(*udp);
-    if (h->magic != htons(MBB_MAGIC) || h->version != MBB_VERSION)
+    if (h->magic != mbb_htons(MBB_MAGIC) || h->version != MBB_VERSION)
         return 0;
+    f->pad = 0;
+    f->req_id = h->req_id;
     return h;
 }
 
-/* Rewrite the request in place into the snapshot's answer and send it back up. */
-static __always_inline int answer(struct __sk_buff *skb, __u64 now, __u8 decision)
+/* Rewrite the request in place into the snapshot's answer and send it back up. The
+ * checksums are sums of the fields written (the snapshot value's share is precomputed by
+ * its loader), so no byte is read twice and no checksum helper runs. */
+static __always_inline int answer(struct __sk_buff *skb, struct mbb_config *cfg, struct mbb_flow *f, __u8 decision)
 {
     void *data = (void *)(long)skb->data;
     void *data_end = (void *)(long)skb->data_end;
@@ -155,155 +159,174 @@ static __always_inline int answer(struct __sk_buff *skb, __u64 now, __u8 decisio
     struct udphdr *udp = (void *)ip + sizeof(*ip);
     struct mbb_hdr *req = (void *)udp + sizeof(*udp);
 
-    __u32 zero = 0;
-    struct mbb_frame *f = scratch.lookup(&zero);
-    if (!f)
-        return TC_ACT_OK;
-    __u32 id = ntohl(req->req_id);
-    __u32 key = ntohl(req->key);
+    /* what the answer takes from the request, before the packet changes */
+    __u8 client_mac[ETH_ALEN], upstream_mac[ETH_ALEN];
+    __builtin_memcpy(client_mac, eth->h_source, ETH_ALEN);
+    __builtin_memcpy(upstream_mac, eth->h_dest, ETH_ALEN);
+    __be32 client = ip->saddr, upstream = ip->daddr;
+    __be16 ip_id = ip->id, cport = udp->source, uport = udp->dest;
+    __be32 key_be = req->key;
+    __u32 key = mbb_ntohl(key_be);
 
-    __builtin_memcpy(f->eth.h_dest, eth->h_source, ETH_ALEN);
-    __builtin_memcpy(f->eth.h_source, eth->h_dest, ETH_ALEN);
-    f->eth.h_proto = htons(ETH_P_IP);
+    MBB_CUT_AT(1)
+    struct mbb_value *v = snapshot_get(&key);
+    __u8 status = v ? (__u8)v->status : MBB_ST_NOT_FOUND;
 
-    f->ip.version = 4;
-    f->ip.ihl = 5;
-    f->ip.tos = 0;
-    f->ip.tot_len = htons(MBB_RESP_FRAME - sizeof(struct ethhdr));
-    f->ip.id = ip->id;
-    f->ip.frag_off = htons(0x4000); /* DF */
-    f->ip.ttl = 64;
-    f->ip.protocol = IPPROTO_UDP;
-    f->ip.check = 0;
-    f->ip.saddr = ip->daddr;
-    f->ip.daddr = ip->saddr;
-
-    f->udp.source = udp->dest;
-    f->udp.dest = udp->source;
-    f->udp.len = htons(sizeof(struct udphdr) + MBB_RESP_LEN);
-    f->udp.check = 0;
-
-    f->resp.hdr.magic = htons(MBB_MAGIC);
-    f->resp.hdr.version = MBB_VERSION;
-    f->resp.hdr.flags = MBB_F_RESPONSE | MBB_F_FALLBACK;
-    f->resp.hdr.req_id = req->req_id;
-    f->resp.hdr.key = req->key;
-
-    struct mbb_value *v = snapshot.lookup(&key);
-    __u8 status;
-    if (v) {
-        status = v->status;
-        f->resp.status = htons(v->status);
-        f->resp.len = htons(v->len > MBB_VALUE_SIZE ? MBB_VALUE_SIZE : v->len);
-        __builtin_memcpy(f->resp.value, v->value, MBB_VALUE_SIZE);
-    } else {
-        status = MBB_ST_NOT_FOUND;
-        f->resp.status = htons(MBB_ST_NOT_FOUND);
-        f->resp.len = 0;
-        __builtin_memset(f->resp.value, 0, MBB_VALUE_SIZE);
-    }
-
-    f->ip.check = fold(bpf_csum_diff(0, 0, (__be32 *)&f->ip, sizeof(struct iphdr), 0));
-    struct pseudo_hdr ph = {};
-    ph.saddr = f->ip.saddr;
-    ph.daddr = f->ip.daddr;
-    ph.proto = IPPROTO_UDP;
-    ph.len = f->udp.len;
-    __s64 sum = bpf_csum_diff(0, 0, (__be32 *)&ph, sizeof(ph), 0);
-    if (sum < 0)
-        return TC_ACT_OK;
-    sum = bpf_csum_diff(0, 0, (__be32 *)&f->udp, sizeof(struct udphdr) + MBB_RESP_LEN, (__u32)sum);
-    if (sum < 0)
-        return TC_ACT_OK;
-    __u16 check = fold(sum);
-    f->udp.check = check ? check : 0xffff;
-
+    MBB_CUT_AT(2)
     if (bpf_skb_change_tail(skb, MBB_RESP_FRAME, 0))
         return TC_ACT_OK;
-    if (bpf_skb_store_bytes(skb, 0, &f->eth, MBB_RESP_FRAME, 0))
-        return TC_ACT_SHOT; /* half-written: never send it on */
+    data = (void *)(long)skb->data;
+    data_end = (void *)(long)skb->data_end;
+    if (data + MBB_RESP_FRAME > data_end)
+        return TC_ACT_SHOT; /* grown but not linear: never send a half-written answer */
+    eth = data;
+    ip = data + sizeof(*eth);
+    udp = (void *)ip + sizeof(*ip);
+    struct mbb_resp *r = (void *)udp + sizeof(*udp);
+
+    MBB_CUT_AT(3)
+    __builtin_memcpy(eth->h_dest, client_mac, ETH_ALEN);
+    __builtin_memcpy(eth->h_source, upstream_mac, ETH_ALEN);
+    eth->h_proto = mbb_htons(ETH_P_IP);
+
+    ip->version = 4;
+    ip->ihl = 5;
+    ip->tos = 0;
+    ip->tot_len = mbb_htons(MBB_IP_LEN_RESP);
+    ip->id = ip_id;
+    ip->frag_off = mbb_htons(MBB_IP_DF);
+    ip->ttl = 64;
+    ip->protocol = IPPROTO_UDP;
+    ip->saddr = upstream;
+    ip->daddr = client;
+
+    udp->source = uport;
+    udp->dest = cport;
+    udp->len = mbb_htons(MBB_UDP_LEN_RESP);
+
+    r->hdr.magic = mbb_htons(MBB_MAGIC);
+    r->hdr.version = MBB_VERSION;
+    r->hdr.flags = MBB_F_RESPONSE | MBB_F_FALLBACK;
+    r->hdr.req_id = f->req_id;
+    r->hdr.key = key_be;
+    __u64 *dst = (__u64 *)r->value;
+    __u64 tail; /* the status, length and value's share of the UDP checksum */
+    if (v) {
+        r->status = mbb_htons(v->status);
+        r->len = mbb_htons(v->len > MBB_VALUE_SIZE ? MBB_VALUE_SIZE : v->len);
+        __u64 *src = (__u64 *)v->value;
+#pragma unroll
+        for (int i = 0; i < MBB_VALUE_SIZE / 8; i++)
+            dst[i] = src[i];
+        tail = v->csum;
+    } else {
+        r->status = mbb_htons(MBB_ST_NOT_FOUND);
+        r->len = 0;
+#pragma unroll
+        for (int i = 0; i < MBB_VALUE_SIZE / 8; i++)
+            dst[i] = 0;
+        tail = (__u16)mbb_htons(MBB_ST_NOT_FOUND);
+    }
+
+    MBB_CUT_AT(4)
+    __u64 sum = (__u16)mbb_htons(0x4500) + (__u16)mbb_htons(MBB_IP_LEN_RESP) + (__u16)ip_id +
+                (__u16)mbb_htons(MBB_IP_DF) + (__u16)mbb_htons((64 << 8) | IPPROTO_UDP) + sum32(upstream) +
+                sum32(client);
+    ip->check = fold(sum);
+    /* pseudo header, UDP header (checksum 0), the answer's header, then the tail's share */
+    sum = tail + sum32(upstream) + sum32(client) + (__u16)mbb_htons(IPPROTO_UDP) +
+          2 * (__u16)mbb_htons(MBB_UDP_LEN_RESP) + (__u16)uport + (__u16)cport + (__u16)mbb_htons(MBB_MAGIC) +
+          (__u16)mbb_htons((MBB_VERSION << 8) | MBB_F_RESPONSE | MBB_F_FALLBACK) + sum32(f->req_id) + sum32(key_be);
+    __u16 check = fold(sum);
+    udp->check = check ? check : 0xffff;
+
+    MBB_CUT_AT(5)
     skb->mark = MBB_MARK;
-    log_event(now, id, key, decision, status, 0);
+    decide(cfg, f, key, decision, status, 0, 0, 0);
     return bpf_redirect(skb->ifindex, BPF_F_INGRESS);
 }
 
+MBB_PROG(horn_egress)
 int horn_egress(struct __sk_buff *skb)
 {
-    struct mbb_hdr *h = parse(skb, MBB_REQ_FRAME, 1);
+    struct mbb_config *cfg = config_get();
+    if (!cfg)
+        return TC_ACT_OK;
+    struct mbb_flow f;
+    struct mbb_hdr *h = parse(skb, MBB_REQ_FRAME, 1, cfg, &f);
     if (!h || (h->flags & MBB_F_RESPONSE))
         return TC_ACT_OK;
-    __u64 now = bpf_ktime_get_ns();
-    __u32 id = ntohl(h->req_id);
-    __u32 key = ntohl(h->key);
-    __u8 flags = h->flags;
+    __u32 key = mbb_ntohl(h->key);
+    __u8 decision = MBB_D_PASS;
+    __u64 now = 0; /* precise time: only where a latency is measured */
+    if (h->flags & MBB_F_FALLBACK) {
+        /* the client gave up on this request: close its in-flight entry as a timeout */
+        __u64 *sent = inflight_get(&f);
+        if (sent) {
+            now = bpf_ktime_get_ns();
+            __u64 lat = now - *sent;
+            if (inflight_del(&f) == 0) {
+                count(MBB_C_DONE);
+                decide(cfg, &f, key, MBB_D_TIMEOUT, MBB_ST_ERROR, lat / 1000, 1, now);
+            }
+        }
+        decision = MBB_D_ANSWER_FALLBACK;
+    } else if (cfg->state == MBB_OPEN) {
+        decision = MBB_D_ANSWER_OPEN;
+    } else if (cfg->state == MBB_HALF_OPEN) {
+        __u64 *budget = counter_get(MBB_C_PROBES);
+        decision = (!budget || (__s64)__sync_fetch_and_add(budget, -1) <= 0) ? MBB_D_ANSWER_OPEN : MBB_D_PROBE;
+    }
+    __u64 in_flight = 0;
+    if (decision == MBB_D_PASS || decision == MBB_D_PROBE) {
+        in_flight = counter(MBB_C_PASSED) - counter(MBB_C_DONE) - counter(MBB_C_EXPIRED);
+        if ((__s64)in_flight >= (__s64)cfg->capacity)
+            decision = MBB_D_ANSWER_CAPACITY;
+    }
+    if (decision != MBB_D_PASS && decision != MBB_D_PROBE)
+        return answer(skb, cfg, &f, decision); /* counted by its decision counter, no clock */
+
+    now = bpf_ktime_get_ns();
     struct mbb_slot *s = slot_now(now);
     if (s)
         s->requests++;
-
-    if (flags & MBB_F_FALLBACK) {
-        /* the client gave up on this id: close its in-flight entry as a timeout */
-        u64 *sent = inflight.lookup(&id);
-        if (sent) {
-            __u64 lat = now - *sent;
-            if (inflight.delete(&id) == 0) {
-                count(MBB_C_DONE);
-                log_event(now, id, key, MBB_D_TIMEOUT, MBB_ST_ERROR, lat / 1000);
-            }
-        }
-        return answer(skb, now, MBB_D_ANSWER_FALLBACK);
-    }
-
-    __u32 zero = 0;
-    struct mbb_config *cfg = config.lookup(&zero);
-    if (!cfg)
-        return TC_ACT_OK;
-    __u8 decision = MBB_D_PASS;
-    if (cfg->state == MBB_OPEN)
-        return answer(skb, now, MBB_D_ANSWER_OPEN);
-    if (cfg->state == MBB_HALF_OPEN) {
-        __u32 p = MBB_C_PROBES;
-        u64 *budget = counters.lookup(&p);
-        if (!budget || (__s64)__sync_fetch_and_add(budget, -1) <= 0)
-            return answer(skb, now, MBB_D_ANSWER_OPEN);
-        decision = MBB_D_PROBE;
-    }
-    __u64 in_flight = counter(MBB_C_PASSED) - counter(MBB_C_DONE) - counter(MBB_C_EXPIRED);
-    if ((__s64)in_flight >= (__s64)cfg->capacity)
-        return answer(skb, now, MBB_D_ANSWER_CAPACITY);
-
-    u64 *wm = watermark.lookup(&zero);
+    __u64 *wm = watermark_get();
     if (wm && in_flight + 1 > *wm)
         *wm = in_flight + 1;
-    if (inflight.update(&id, &now) == 0)
+    /* a request whose (client, port, id) is already in flight creates no second entry,
+     * so it counts nothing: the in-flight count cannot drift from the map */
+    if (inflight_add(&f, &now) == 0)
         count(MBB_C_PASSED);
-    log_event(now, id, key, decision, MBB_ST_OK, 0);
+    decide(cfg, &f, key, decision, MBB_ST_OK, 0, 0, now);
     return TC_ACT_OK;
 }
 
+MBB_PROG(horn_ingress)
 int horn_ingress(struct __sk_buff *skb)
 {
     if (skb->mark == MBB_MARK)
         return TC_ACT_OK; /* our own answer, on its way up */
-    struct mbb_hdr *h = parse(skb, MBB_RESP_FRAME, 0);
+    struct mbb_config *cfg = config_get();
+    if (!cfg)
+        return TC_ACT_OK;
+    struct mbb_flow f;
+    struct mbb_hdr *h = parse(skb, MBB_RESP_FRAME, 0, cfg, &f);
     if (!h || !(h->flags & MBB_F_RESPONSE) || (h->flags & MBB_F_FALLBACK))
         return TC_ACT_OK;
     struct mbb_resp *r = (struct mbb_resp *)h;
     __u64 now = bpf_ktime_get_ns();
-    __u32 id = ntohl(h->req_id);
-    __u32 key = ntohl(h->key);
-    __u8 status = ntohs(r->status) & 0xff;
-    u64 *sent = inflight.lookup(&id);
+    __u32 key = mbb_ntohl(h->key);
+    __u8 status = mbb_ntohs(r->status) & 0xff;
+    __u64 *sent = inflight_get(&f);
     if (!sent) {
-        log_event(now, id, key, MBB_D_RESPONSE_STALE, status, 0);
+        decide(cfg, &f, key, MBB_D_RESPONSE_STALE, status, 0, 0, now);
         return TC_ACT_OK;
     }
     __u64 lat_us = (now - *sent) / 1000;
-    if (inflight.delete(&id) != 0)
+    if (inflight_del(&f) != 0)
         return TC_ACT_OK; /* the controller expired it first */
     count(MBB_C_DONE);
-    __u32 zero = 0;
-    struct mbb_config *cfg = config.lookup(&zero);
-    int late = cfg && cfg->window_us && lat_us > cfg->window_us;
+    int late = cfg->window_us && lat_us > cfg->window_us;
     struct mbb_slot *s = slot_now(now);
     if (s) {
         s->count++;
@@ -312,6 +335,8 @@ int horn_ingress(struct __sk_buff *skb)
         if (status != MBB_ST_OK || late)
             s->errors++;
     }
-    log_event(now, id, key, late ? MBB_D_RESPONSE_LATE : MBB_D_RESPONSE, status, lat_us);
+    decide(cfg, &f, key, late ? MBB_D_RESPONSE_LATE : MBB_D_RESPONSE, status, lat_us, 1, now);
     return TC_ACT_OK;
 }
+
+MBB_LICENSE

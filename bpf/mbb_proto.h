@@ -37,11 +37,16 @@
 #define MBB_D_RESPONSE_LATE 6
 #define MBB_D_RESPONSE_STALE 7
 #define MBB_D_TIMEOUT 8
+#define MBB_D_COUNT 9
 
-/* counters (BPF_ARRAY of u64) */
-#define MBB_C_PASSED 0   /* requests sent to the upstream (kernel) */
-#define MBB_C_DONE 1     /* in-flight entries closed by the kernel */
-#define MBB_C_EXPIRED 2  /* in-flight entries closed by the controller */
+/* counters (array of u64). The in-flight count is PASSED - DONE - EXPIRED, and it cannot
+ * drift from the in-flight map: PASSED counts entries the kernel created (an insert that
+ * found the key already there creates nothing and counts nothing), DONE and EXPIRED count
+ * entries deleted by the kernel and by the controller (a delete that found nothing counts
+ * nothing). */
+#define MBB_C_PASSED 0   /* in-flight entries created (requests passed to the upstream) */
+#define MBB_C_DONE 1     /* in-flight entries deleted by the kernel */
+#define MBB_C_EXPIRED 2  /* in-flight entries deleted by the controller */
 #define MBB_C_PROBES 3   /* half-open probes still allowed (controller sets, kernel spends) */
 #define MBB_C_COUNT 4
 
@@ -60,20 +65,37 @@ struct mbb_resp {
     __u8 value[MBB_VALUE_SIZE];
 } __attribute__((packed));
 
-struct mbb_value { /* snapshot map value */
-    __u16 status;
-    __u16 len;
+struct mbb_value { /* snapshot map value, as the loader writes it */
+    __u16 status;    /* host order */
+    __u16 len;       /* host order, at most MBB_VALUE_SIZE */
+    __u32 csum;      /* one's-complement sum (unfolded, host order) of the answer's last 68 payload
+                        bytes as they go on the wire: status, length and the zero-padded value */
     __u8 value[MBB_VALUE_SIZE];
 };
 
-struct mbb_config { /* written by the controller */
+struct mbb_config { /* written by the controller (or the exported tc script) */
     __u32 state;
-    __u32 capacity;  /* max requests in flight */
-    __u32 window_us; /* a response slower than this counts as an error */
+    __u32 capacity;          /* max requests in flight */
+    __u32 window_us;         /* a response slower than this counts as an error */
+    __be32 upstream_addr;    /* the protected upstream, network order; 0 matches nothing */
+    __be16 upstream_port;    /* network order */
+    __u16 flags;             /* MBB_CFG_LOG_DECISIONS: every decision to the ring buffer */
     __u32 pad;
 };
 
-struct mbb_slot { /* per-CPU window slot; 8-byte fields for PERCPU_ARRAY */
+#define MBB_CFG_LOG_DECISIONS 0x1
+
+struct mbb_flow { /* in-flight map key: which client asked, and its request id */
+    __be32 addr;   /* the client's IPv4 address */
+    __be16 port;   /* the client's UDP port */
+    __u16 pad;     /* always 0 */
+    __be32 req_id;
+};
+
+/* per-CPU window slot (8-byte fields for PERCPU_ARRAY): the requests passed to the upstream
+ * in it (answers are counted by the per-CPU decision counters instead, with no clock read),
+ * and the responses that came back in it */
+struct mbb_slot {
     __u64 epoch;
     __u64 requests;
     __u64 count;
@@ -85,8 +107,8 @@ struct mbb_slot { /* per-CPU window slot; 8-byte fields for PERCPU_ARRAY */
 struct mbb_event { /* ring buffer record, 32 bytes */
     __u64 ts_ns;
     __u32 req_id;
-    __u32 upstream_addr; /* network order */
-    __u16 upstream_port; /* host order */
+    __u32 client_addr;   /* network order */
+    __u16 client_port;   /* host order */
     __u8 decision;
     __u8 status;
     __u32 latency_us;

@@ -16,31 +16,33 @@ The public face: :func:`simulate`, :class:`Scenario`, :class:`Result`,
 """
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from mbsim.engine.simulate import simulate
 from mbsim.errors import ConfigError, MbsimError
-from mbsim.mbb.settings import MbbSettings
-from mbsim.metrics.result import Result
-from mbsim.world.catalog import SCENARIOS
-from mbsim.world.scenario import Scenario
+
+if TYPE_CHECKING:  # pragma: no cover - what the lazy names are, for type checkers
+    from mbsim.comparison.compare import compare
+    from mbsim.deploy.export import export
+    from mbsim.deploy.settings_file import SettingsFile
+    from mbsim.engine.simulate import simulate
+    from mbsim.mbb.settings import MbbSettings
+    from mbsim.metrics.result import Result
+    from mbsim.tuning import tune
+    from mbsim.world.catalog import SCENARIOS
+    from mbsim.world.scenario import Scenario
 
 __version__ = "0.1.0"
-__all__ = [
-    "SCENARIOS",
-    "ConfigError",
-    "MbbSettings",
-    "MbsimError",
-    "Result",
-    "Scenario",
-    "SettingsFile",
-    "compare",
-    "export",
-    "simulate",
-    "tune",
-]
+__all__ = ["SCENARIOS", "ConfigError", "MbbSettings", "MbsimError", "Result", "Scenario", "SettingsFile", "compare",
+           "export", "simulate", "tune"]
 
-_LAZY = {  # heavier parts, imported on first use
+# Imported on first use, so that ``import mbsim`` (and the ``mbsim`` command's start) stays light.
+_LAZY = {
+    "simulate": ("mbsim.engine.simulate", "simulate"),
+    "Scenario": ("mbsim.world.scenario", "Scenario"),
+    "Result": ("mbsim.metrics.result", "Result"),
+    "MbbSettings": ("mbsim.mbb.settings", "MbbSettings"),
+    "SCENARIOS": ("mbsim.world.catalog", "SCENARIOS"),
     "compare": ("mbsim.comparison.compare", "compare"),
     "tune": ("mbsim.tuning", "tune"),
     "export": ("mbsim.deploy.export", "export"),
@@ -50,8 +52,10 @@ _LAZY = {  # heavier parts, imported on first use
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
     raise AttributeError(f"module 'mbsim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

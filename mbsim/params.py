@@ -105,11 +105,15 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def read_text(path: Any) -> str:
-    """A file's text; unreadable files are a one-line ConfigError."""
+    """A file's UTF-8 text; a file that cannot be read or decoded is a one-line ConfigError."""
     try:
-        return path.read_text()
+        return path.read_text(encoding="utf-8")
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a file") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: {exc.strerror}") from None
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start}: {exc.reason})") from None
 
 
 def loads_strict(text: str, source: str = "<string>") -> Any:

@@ -146,7 +146,7 @@ def test_partition_with_stale_arp_still_answered(rig, applied):
 def test_without_the_pin_a_stale_entry_starves_the_horn(rig, exported):
     """Why apply pins the neighbour: TC egress runs after neighbour resolution."""
     horn = H.Horn(exported / "out", programs.Upstream(SERVER_ADDR, 7000))
-    horn.bpf["events"].open_ring_buffer(lambda *a: None)
+    horn.events.open_ring_buffer(lambda *a: None)
     horn.attach(rig.client_ns, rig.client_dev)
     horn.set_config(H.OPEN, 256, 50_000)
     d = Dropper(rig)
@@ -213,7 +213,8 @@ def _wait_attached(rig, want=True, timeout=30):
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_apply_cli_streams_json_and_cleans_up_on_signal(rig, exported, sig):
-    p = subprocess.Popen(_apply_cmd(rig, exported), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(_apply_cmd(rig, exported, "--log-decisions"), stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
     head = []
     try:
         while not head or head[-1]["type"] != "applied":  # both halves attached, neighbour pinned
@@ -238,7 +239,7 @@ def test_apply_cli_streams_json_and_cleans_up_on_signal(rig, exported, sig):
 
 
 def test_after_sigkill_detach_removes_the_leftovers(rig, exported):
-    p = subprocess.Popen(_apply_cmd(rig, exported, "--quiet"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen(_apply_cmd(rig, exported), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert _wait_attached(rig)
     p.send_signal(signal.SIGKILL)
     p.wait(timeout=10)

@@ -23,7 +23,7 @@ VALUE = b"snapshot says hello"
 def horn(exported):
     h = H.Horn(exported / "out", programs.Upstream("10.77.0.2", 7000))
     h.load_snapshot([Entry(42, VALUE), Entry(43, b"broken", P.ST_ERROR)])
-    h.bpf["events"].open_ring_buffer(lambda *a: None)
+    h.events.open_ring_buffer(lambda *a: None)
     return h
 
 
@@ -66,7 +66,36 @@ def test_closed_passes_untouched_and_records_in_flight(horn):
     r = run(horn, frame)
     assert r.retval == TC_ACT_OK and r.data == frame
     assert horn.counter(H.C_PASSED) == before + 1
-    assert horn.inflight[horn.inflight.Key(1234)].value > 0
+    assert horn.inflight[horn.flow("10.77.0.1", 40000, 1234)].value > 0
+
+
+def client_request(addr, sport, req_id, fallback=False):
+    return P.udp_frame(CMAC, SMAC, P.ip4(addr), SIP, sport, 7000, P.request(req_id, 42, fallback), ip_id=99)
+
+
+def test_duplicate_ids_never_leak_the_in_flight_count(horn):
+    """Defect: PASSED was counted twice for an id sent twice while in flight, and one answer
+    closed it once: the count leaked until every request was answered for capacity."""
+    horn.set_config(H.CLOSED, 256, 50_000)
+    for k in list(horn.inflight.keys()):
+        del horn.inflight[k]
+    for c in (H.C_PASSED, H.C_DONE, H.C_EXPIRED):
+        horn.set_counter(c, 0)
+    # two clients (and two ports of one client) reuse the same 40 ids, each id sent twice
+    clients = [("10.77.0.1", 40000), ("10.77.0.1", 40001), ("10.77.0.9", 40000)]
+    for addr, port in clients:
+        for i in range(40):
+            for _ in range(2):
+                assert run(horn, client_request(addr, port, i)).retval == TC_ACT_OK
+    assert horn.in_flight() == horn.entries() == 3 * 40  # one entry per (client, port, id)
+    # each request is closed once, by its re-ask: nothing remains, nothing leaked
+    for addr, port in clients:
+        for i in range(40):
+            assert run(horn, client_request(addr, port, i, fallback=True)).retval == TC_ACT_REDIRECT
+    assert horn.in_flight() == horn.entries() == 0
+    # with capacity 20, twenty later requests all pass: none is answered for capacity
+    horn.set_config(H.CLOSED, 20, 50_000)
+    assert [run(horn, client_request("10.77.0.1", 41000, 1000 + i)).retval for i in range(20)] == [TC_ACT_OK] * 20
 
 
 def test_fallback_reask_is_answered_even_when_closed(horn):
@@ -158,7 +187,7 @@ def test_dropper_threshold_semantics():
     b = programs.compile_dropper()
     fn = programs.sched_cls(b, "chaos_drop")
     cfg = b["drop_config"]
-    frame = request()
+    frame = request()  # the dropper is not the horn: it drops by its own rule
 
     def set_threshold(t):
         v = cfg.Leaf()

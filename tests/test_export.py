@@ -38,13 +38,16 @@ def test_header_constants(tmp_path):
     files = export(tmp_path / "s.json", tmp_path / "out")
     text = files["header"].read_text()
     k = kernel_constants(sf)
-    assert k["MBB_SLOT_NS"] == 4_000_000 and k["MBB_DEADLINE_NS"] == 3_500_000
+    # window_min 20 ms: slots near 4 ms, as a power of two of ns (a shift, no division, in the kernel)
+    assert k["MBB_SLOT_SHIFT"] == 22 and k["MBB_SLOT_NS"] == 1 << 22 and k["MBB_DEADLINE_NS"] == 3_500_000
     assert k["MBB_SLOT_COUNT"] * k["MBB_SLOT_NS"] >= 200e6  # the slots cover window_max
+    assert k["MBB_SLOT_COUNT"] & (k["MBB_SLOT_COUNT"] - 1) == 0  # a mask, no modulo
     assert f"#define MBB_SLOT_NS {k['MBB_SLOT_NS']}ULL" in text
     assert f"#define MBB_SLOT_COUNT {k['MBB_SLOT_COUNT']}" in text
-    script = files["tc"].read_text()
+    script = files["attach"].read_text()
     assert "tc qdisc add dev" in script and "clsact" in script
-    assert "bpf da obj" in script and "sec horn_egress" in script
+    assert "bpf da obj" in script and "sec tc/horn_egress" in script and "sec tc/horn_ingress" in script
+    assert "nsenter --net=" in script  # never ip netns exec: the pins would vanish
 
 
 def test_manifest_validates_against_crd(tmp_path):
@@ -54,7 +57,7 @@ def test_manifest_validates_against_crd(tmp_path):
     doc = yaml.safe_load(files["manifest"].read_text())
     crd = yaml.safe_load(files["crd"].read_text())
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    jsonschema.validate(doc, schema)
+    jsonschema.Draft4Validator(schema).validate(doc)  # OpenAPI v3.0's dialect
     assert doc["spec"]["qosClass"] == "TRAIL" and doc["spec"]["latencyMaxMs"] == 30
     assert doc["spec"]["jitterMaxUs"] == 2500
     broken = json.loads(json.dumps(doc))
@@ -103,11 +106,57 @@ def test_duplicate_key_in_settings(tmp_path):
         load(tmp_path / "s.json")
 
 
-def test_header_constants_are_read_back_with_their_suffix_removed_not_stripped(tmp_path):
-    from mbsim.kernel.horn import Horn
+def test_header_constants_are_read_back_with_their_suffix_removed_not_stripped(tmp_path, exported):
+    from mbsim.deploy.export import read_header
 
-    (tmp_path / "mbb_settings.h").write_text("#define MBB_SLOT_NS 10000000ULL\n#define MBB_ODD 0x1FULL\n"
-                                             "#define MBB_WORD LUL\n")
-    assert Horn._const("MBB_SLOT_NS", tmp_path) == "10000000"
-    assert Horn._const("MBB_ODD", tmp_path) == "0x1F"
-    assert Horn._const("MBB_WORD", tmp_path) == "LUL"  # rstrip("ULL") would leave nothing here
+    h = tmp_path / "mbb_settings.h"
+    text = (exported / "out" / "mbb_settings.h").read_text()
+    assert read_header(exported / "out" / "mbb_settings.h")["MBB_SLOT_NS"] == 1 << 23
+    h.write_text(text.replace("MBB_INFLIGHT_MAX 65536", "MBB_INFLIGHT_MAX 0x1FULL"))
+    assert read_header(h)["MBB_INFLIGHT_MAX"] == 0x1F  # rstrip("ULL") would have eaten nothing here, but:
+    h.write_text(text.replace("MBB_INFLIGHT_MAX 65536", "MBB_INFLIGHT_MAX LUL"))
+    with pytest.raises(ConfigError, match="MBB_INFLIGHT_MAX must be an integer, got 'LUL'"):
+        read_header(h)  # rstrip("ULL") turned "LUL" into "" - a different, silent failure
+
+
+def test_the_crd_passes_kubernetes_validation_and_the_structural_rules(tmp_path):
+    qos.validate_crd()  # kubernetes-validate (strict, apiextensions.k8s.io/v1) and structural rules
+    SettingsFile().write(tmp_path / "s.json")
+    files = export(tmp_path / "s.json", tmp_path / "out")
+    qos.validate_crd(yaml.safe_load(files["crd"].read_text()))
+
+
+def test_what_the_old_crd_did_is_refused():
+    old = qos.crd()
+    spec = old["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    numeric = json.loads(json.dumps(old))
+    numeric["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["deadlineMs"] = \
+        {"type": "number", "exclusiveMinimum": 0}
+    with pytest.raises(ConfigError, match=r"exclusiveMinimum|boolean"):
+        qos.validate_crd(numeric)
+    closed = json.loads(json.dumps(old))
+    closed["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["additionalProperties"] = False
+    with pytest.raises(ConfigError, match="additionalProperties"):
+        qos.validate_crd(closed)
+    assert "additionalProperties" not in spec and spec["properties"]["deadlineMs"]["exclusiveMinimum"] is True
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("sloPercentile", 100, "sloPercentile"),  # exclusiveMaximum, as OpenAPI v3.0 reads it
+    ("deadlineMs", 0, "deadlineMs"),  # exclusiveMinimum
+    ("surprise", 1, "unknown field spec.surprise"),
+])
+def test_the_manifest_is_checked_in_kubernetes_dialect(field, value, message):
+    doc = qos.manifest(SettingsFile())
+    doc["spec"][field] = value
+    with pytest.raises(ConfigError, match=message):
+        qos.validate(doc)
+
+
+@pytest.mark.parametrize("name", ["", "Bad Name!", "-edge", "UPPER", "a" * 254])
+def test_an_invalid_name_is_refused_and_nothing_is_written(tmp_path, name):
+    SettingsFile().write(tmp_path / "s.json")
+    r = subprocess.run([sys.executable, "-m", "mbsim", "export", str(tmp_path / "s.json"), "--out",
+                        str(tmp_path / "out"), f"--name={name}"], capture_output=True, text=True)
+    assert r.returncode == 2 and "bad name" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()

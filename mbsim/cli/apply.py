@@ -18,7 +18,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-host-interface", action="store_true",
                    help="allow an interface in the host's root namespace")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
-    p.add_argument("--quiet", action="store_true", help="log controller records only, not every decision")
+    p.add_argument("--log-decisions", action="store_true",
+                   help="also log every decision the kernel makes (costs about 100 ns per answer)")
+    p.add_argument("--capacity-rps", type=float, default=None,
+                   help="the upstream's capacity (req/s): lets the controller run the window topology")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,13 +4,19 @@ Writes into the output directory:
 
 * ``mbb-config.json`` / ``mbb-config.yaml`` - the settings, SLO and derived kernel
   constants, schema ``mbsim.config/1``; :func:`load_config` reads either back;
-* ``mbb_settings.h`` - the constants compiled into ``bpf/mbb_horn.c``;
+* ``mbb_settings.h`` - the constants compiled into the horn (:func:`read_header` checks
+  them back);
+* ``mbb_horn.c``, ``mbb_compat.h``, ``mbb_proto.h`` and, where clang is installed,
+  ``mbb_horn.o`` - the horn, buildable anywhere with ``build-object.sh``
+  (:mod:`mbsim.deploy.bpf_object`);
+* ``tc-attach.sh`` and ``tc-detach.sh`` - ``mbsim apply`` with tc and bpftool alone, and
+  ``snapshot.batch`` when a snapshot is given (:mod:`mbsim.deploy.tc_scripts`);
 * ``mountainbikeqos.yaml`` and ``mountainbikeqos-crd.yaml`` - the Kubernetes resource and
-  its CRD (the manifest is validated against the CRD's schema before it is written);
-* ``tc-commands.sh`` - the plain ``tc`` steps that ``mbsim apply`` performs.
+  its CRD, both validated offline before anything is written
+  (:mod:`mbsim.deploy.kubernetes`).
 
 Fixed parameters are compiled in (slot length and count, map sizes, deadline); the values
-the controller changes at run time (state, capacity, window) live in maps.
+the controller changes at run time (upstream, state, capacity, window) live in maps.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from mbsim.deploy import bpf_object, snapshot_file, tc_scripts
 from mbsim.deploy import kubernetes as qos
 from mbsim.deploy.settings_file import SettingsFile, load, parse
 from mbsim.errors import ConfigError
@@ -34,15 +41,18 @@ RINGBUF_PAGES = 256  # 1 MiB of decision events
 
 
 def kernel_constants(sf: SettingsFile) -> dict[str, int]:
-    """Constants compiled into the horn. The window slots are ``window_min_ms / 5`` long
-    (at least 1 ms: the shortest window spans five slots) and cover the longer of
-    ``window_max_ms`` and four of the controller's sample intervals, so that a slot is
-    read well before the ring reuses it."""
+    """Constants compiled into the horn. A window slot is the power of two of nanoseconds
+    nearest ``window_min_ms / 5`` (at least 2^20 ns, about 1 ms: the shortest window spans
+    about five slots), so the kernel finds a slot with a shift and a mask, never a division.
+    The slots, a power of two of them, cover the longer of ``window_max_ms`` and four of
+    the controller's sample intervals, so that a slot is read well before it is reused."""
     b = sf.settings.buffer
-    slot_ns = max(1_000_000, round(b.window_min_ms / 5 * 1e6))
+    shift = max(20, round(math.log2(b.window_min_ms / 5 * 1e6)))
+    slot_ns = 1 << shift
     span_ns = max(b.window_max_ms, 4 * b.topology.sample_ms) * 1e6
-    slot_count = math.ceil(span_ns / slot_ns) + 1
+    slot_count = 1 << max(1, math.ceil(math.log2(span_ns / slot_ns + 1)))
     return {
+        "MBB_SLOT_SHIFT": shift,
         "MBB_SLOT_NS": slot_ns,
         "MBB_SLOT_COUNT": slot_count,
         "MBB_INFLIGHT_MAX": INFLIGHT_MAX,
@@ -50,6 +60,58 @@ def kernel_constants(sf: SettingsFile) -> dict[str, int]:
         "MBB_RINGBUF_PAGES": RINGBUF_PAGES,
         "MBB_DEADLINE_NS": round(sf.settings.fallback.deadline_ms * 1e6),
     }
+
+
+#: what ``read_header`` accepts for each constant (inclusive bounds)
+HEADER_BOUNDS = {
+    "MBB_SLOT_SHIFT": (20, 30),
+    "MBB_SLOT_NS": (1 << 20, 1 << 30),
+    "MBB_SLOT_COUNT": (2, 1 << 16),
+    "MBB_INFLIGHT_MAX": (1, 1 << 22),
+    "MBB_SNAPSHOT_MAX": (1, 1 << 22),
+    "MBB_RINGBUF_PAGES": (1, 1 << 16),
+    "MBB_DEADLINE_NS": (1, 3_600_000_000_000),
+}
+
+
+def read_header(path: str | Path) -> dict[str, int]:
+    """The constants of an exported ``mbb_settings.h``, checked: each one present once, an
+    integer (``ULL`` suffix allowed), within :data:`HEADER_BOUNDS`; the ring buffer's pages
+    a power of two. Any problem is one ConfigError line, before anything is compiled."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such header (run mbsim export first)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: unreadable header ({exc.__class__.__name__})") from None
+    found: dict[str, int] = {}
+    for n, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if len(parts) < 3 or parts[0] != "#define" or parts[1] not in HEADER_BOUNDS:
+            continue
+        name, raw = parts[1], parts[2].removesuffix("ULL").removesuffix("U")
+        if name in found:
+            raise ConfigError(f"{path}:{n}: {name} is defined twice")
+        try:
+            value = int(raw, 0)
+        except ValueError:
+            raise ConfigError(f"{path}:{n}: {name} must be an integer, got {parts[2]!r}") from None
+        lo, hi = HEADER_BOUNDS[name]
+        if not lo <= value <= hi:
+            raise ConfigError(f"{path}:{n}: {name} is {value}, outside [{lo}, {hi}]")
+        found[name] = value
+    missing = [k for k in HEADER_BOUNDS if k not in found]
+    if missing:
+        raise ConfigError(f"{path}: missing {', '.join(missing)}")
+    for name in ("MBB_RINGBUF_PAGES", "MBB_SLOT_COUNT"):
+        v = found[name]
+        if v & (v - 1):
+            raise ConfigError(f"{path}: {name} must be a power of two, got {v}")
+    if found["MBB_SLOT_NS"] != 1 << found["MBB_SLOT_SHIFT"]:
+        raise ConfigError(f"{path}: MBB_SLOT_NS ({found['MBB_SLOT_NS']}) must be 2^MBB_SLOT_SHIFT "
+                          f"({1 << found['MBB_SLOT_SHIFT']})")
+    return found
 
 
 def header(sf: SettingsFile, digest: str) -> str:
@@ -66,27 +128,6 @@ def header(sf: SettingsFile, digest: str) -> str:
     return "\n".join(lines)
 
 
-def tc_commands(consts: dict[str, int]) -> str:
-    return f"""#!/bin/sh
-# The plain tc steps equivalent to `mbsim apply` (the article's deployment, digest 1).
-# mbsim apply compiles bpf/mbb_horn.c with BCC at apply time; to use tc alone, build the
-# same source into mbb_horn.o with your BPF toolchain (mbb_settings.h from this directory,
-# -DMBB_UPSTREAM_ADDR=<addr, network order u32> -DMBB_UPSTREAM_PORT=<port>), one section
-# per function, then:
-set -eu
-DEV=${{DEV:?set DEV to the caller-side interface}}
-OBJ=${{OBJ:-mbb_horn.o}}
-tc qdisc add dev "$DEV" clsact 2>/dev/null || true
-tc filter add dev "$DEV" egress prio 49 handle 0x4d42 bpf da obj "$OBJ" sec horn_egress
-tc filter add dev "$DEV" ingress prio 49 handle 0x4d42 bpf da obj "$OBJ" sec horn_ingress
-# window slots: {consts['MBB_SLOT_COUNT']} x {consts['MBB_SLOT_NS'] / 1e6:g} ms; \
-deadline {consts['MBB_DEADLINE_NS'] / 1e6:g} ms
-# to remove:
-#   tc filter del dev "$DEV" egress prio 49 handle 0x4d42 bpf
-#   tc filter del dev "$DEV" ingress prio 49 handle 0x4d42 bpf
-"""
-
-
 def config_document(sf: SettingsFile, digest: str) -> dict[str, Any]:
     return {
         "schema": CONFIG_SCHEMA,
@@ -99,16 +140,25 @@ def config_document(sf: SettingsFile, digest: str) -> dict[str, Any]:
     }
 
 
-def export(settings_path: str | Path, out: str | Path, name: str = "mbsim") -> dict[str, Path]:
-    """Validate ``settings_path`` and write every artefact into ``out``; returns their paths."""
+def export(settings_path: str | Path, out: str | Path, name: str = "mbsim", snapshot: str | Path | None = None,
+           build_object: bool = True) -> dict[str, Path]:
+    """Validate ``settings_path`` (and ``snapshot``, when given) and write every artefact
+    into ``out``: the config (JSON, YAML), the header, the horn's source and, where clang
+    is installed, its object; the tc scripts (and the snapshot's bpftool batch); the
+    MountainBikeQoS manifest and its CRD. Returns their paths by kind. Nothing is
+    written unless everything validates."""
     src = Path(settings_path)
     sf = load(src)
+    entries = snapshot_file.load(snapshot) if snapshot is not None else None
     digest = hashlib.sha256(src.read_bytes()).hexdigest()
     doc = config_document(sf, digest)
     manifest = qos.manifest(sf, name)
     definition = qos.crd()
-    qos.validate(manifest, definition)  # before anything is written
+    qos.validate_crd(definition)  # before anything is written
+    qos.validate(manifest, definition)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     files = {
         "json": out / "mbb-config.json",
@@ -116,15 +166,31 @@ def export(settings_path: str | Path, out: str | Path, name: str = "mbsim") -> d
         "header": out / "mbb_settings.h",
         "manifest": out / "mountainbikeqos.yaml",
         "crd": out / "mountainbikeqos-crd.yaml",
-        "tc": out / "tc-commands.sh",
+        "attach": out / "tc-attach.sh",
+        "detach": out / "tc-detach.sh",
+        "build": out / "build-object.sh",
     }
+    consts = doc["kernel"]
+    b = sf.settings.buffer
+    meta = {"source": f"settings sha256 {digest[:12]}"}
     files["json"].write_text(json.dumps(doc, indent=2, default=str) + "\n")
     files["yaml"].write_text(yaml.safe_dump(json.loads(json.dumps(doc, default=str)), sort_keys=False))
     files["header"].write_text(header(sf, digest))
     files["manifest"].write_text(yaml.safe_dump(manifest, sort_keys=False))
     files["crd"].write_text(yaml.safe_dump(definition, sort_keys=False))
-    files["tc"].write_text(tc_commands(doc["kernel"]))
-    files["tc"].chmod(0o755)
+    files["attach"].write_text(tc_scripts.attach_script(consts, b.capacity_max, round(b.window_min_ms * 1000), meta))
+    files["detach"].write_text(tc_scripts.detach_script(meta))
+    files["build"].write_text(bpf_object.build_script())
+    for k in ("attach", "detach", "build"):
+        files[k].chmod(0o755)
+    if entries is not None:
+        files["snapshot"] = out / "snapshot.batch"
+        files["snapshot"].write_text(tc_scripts.snapshot_batch(entries))
+    for path in bpf_object.copy_sources(out):
+        files[path.name] = path
+    obj = bpf_object.build(out) if build_object else None
+    if obj is not None:
+        files["object"] = obj
     return files
 
 

@@ -54,25 +54,25 @@ class Controller:
         self.deadline_ns = int(settings.fallback.deadline_ms * 1e6)
         self.expire_after_ns = max(self.deadline_ns, int(settings.buffer.window_max_ms * 1e6)) * 2
         self.last_epoch = time.monotonic_ns() // horn.slot_ns - 1
-        self.decisions: dict[str, int] = {}
+        self.answered = self._answered()
         self.forced: int | None = None  # an operator's override of the breaker (see force())
-        horn.bpf["events"].open_ring_buffer(self._on_event)
+        horn.events.open_ring_buffer(self._on_event)
+        horn.log_decisions = log_decisions
         horn.set_config(self.state, self.capacity, int(self.window_ms * 1000))
 
     # -- events -------------------------------------------------------------------
     def _on_event(self, _ctx, data, _size) -> None:
         ev = H.event(data)
         decision = H.DECISIONS.get(ev.decision, str(ev.decision))
-        self.decisions[decision] = self.decisions.get(decision, 0) + 1
         now = time.monotonic()
         if ev.decision == 5:  # response
             self.breaker.report(now, Outcome.SUCCESS if ev.status == 0 else Outcome.ERROR, ev.latency_us / 1e6)
         elif ev.decision in (6, 8):  # late response, timeout (FALLBACK re-ask)
             self.breaker.report(now, Outcome.TIMEOUT, ev.latency_us / 1e6)
         if self.log_decisions:
-            self.log({"type": "decision", "ts_ns": ev.ts_ns, "req_id": ev.req_id, "upstream": str(self.horn.upstream),
-                      "decision": decision, "status": H.STATUSES.get(ev.status, ev.status),
-                      "latency_us": ev.latency_us, "key": ev.key})
+            self.log({"type": "decision", "ts_ns": ev.ts_ns, "client": H.client_of(ev), "req_id": ev.req_id,
+                      "upstream": str(self.horn.upstream), "decision": decision,
+                      "status": H.STATUSES.get(ev.status, ev.status), "latency_us": ev.latency_us, "key": ev.key})
 
     # -- periodic -------------------------------------------------------------------
     def _apply(self, window_s: float, capacity: int, limit: float) -> None:
@@ -81,19 +81,32 @@ class Controller:
         self.capacity = capacity
         self.horn.set_config(self.state, self.capacity, int(self.window_ms * 1000))
 
+    def _answered(self) -> int:
+        """Requests the kernel answered itself so far (OPEN and capacity answers): the
+        slots count only the requests passed to the upstream."""
+        d = self.horn.decisions()
+        return d["answer_open"] + d["answer_capacity"]
+
     def read_slots(self) -> int:
         """Hand every complete sample interval of window slots to the re-tuning; returns
-        how many periodic re-tunes that made."""
+        how many periodic re-tunes that made. Requests offered in an interval are those the
+        slots counted (passed) plus those the kernel answered since the last read."""
         newest_complete = time.monotonic_ns() // self.horn.slot_ns - 1
+        n = (newest_complete - self.last_epoch) // self.slots_per_sample
+        if n <= 0:
+            return 0
+        answered = self._answered()
+        extra, self.answered = answered - self.answered, answered
         retunes = 0
-        while self.last_epoch + self.slots_per_sample <= newest_complete:
+        for k in range(n):
             end = self.last_epoch + self.slots_per_sample
             tot, _ = self.horn.read_slots(self.last_epoch, end)
+            offered = tot.requests + extra // n + (1 if k < extra % n else 0)
             if self.sensor is not None:
-                self.sensor.count = tot.requests
+                self.sensor.count = offered
                 self.sensor.sample()
             before = len(self.retuner.retunes)
-            self.retuner.step(time.monotonic(), Interval(tot.requests, tot.count, tot.sum_us / 1e6,
+            self.retuner.step(time.monotonic(), Interval(offered, tot.count, tot.sum_us / 1e6,
                                                          tot.sumsq_us / 1e12), self.sensor)
             if any(cause == "period" for _, cause, *_ in self.retuner.retunes[before:]):
                 retunes += 1
@@ -103,10 +116,10 @@ class Controller:
 
     def expire(self) -> None:
         now = time.monotonic()
-        for req_id, age in self.horn.expire(self.expire_after_ns):
+        for client, req_id, age in self.horn.expire(self.expire_after_ns):
             self.breaker.report(now, Outcome.TIMEOUT, age / 1e9)
             if self.log_decisions:
-                self.log({"type": "decision", "ts_ns": time.monotonic_ns(), "req_id": req_id,
+                self.log({"type": "decision", "ts_ns": time.monotonic_ns(), "client": client, "req_id": req_id,
                           "upstream": str(self.horn.upstream), "decision": "expired", "status": "error",
                           "latency_us": age // 1000, "key": None})
 
@@ -145,15 +158,19 @@ class Controller:
                   "errors_last_sample": last.errors, "window_ms": self.window_ms, "capacity": self.capacity,
                   "damping": self.retuner.damping, "state": self._name(self.state),
                   "in_flight": self.horn.in_flight(), "watermark_p95": float(np.percentile(marks, 95)),
-                  "decisions": dict(self.decisions)}
+                  "decisions": self.horn.decisions()}
         self.log(record)
         return record
 
-    def run(self, duration_s: float | None = None, should_stop: Callable[[], bool] = lambda: False) -> None:
-        """Poll and control until ``duration_s`` passes or ``should_stop()``."""
+    def run(self, duration_s: float | None = None, should_stop: Callable[[], bool] = lambda: False,
+            watch: Callable[[], str | None] | None = None, watch_every_s: float = 1.0) -> str | None:
+        """Poll and control until ``duration_s`` passes or ``should_stop()``. Every
+        ``watch_every_s`` it asks ``watch()`` whether its programs are still attached: if
+        not, it stops and returns what ``watch`` said (None on a normal stop)."""
         start = time.monotonic()
         expire_every = self.horn.slot_ns * max(1, self.horn.slot_count // 3) / 1e9
         next_expire = start + expire_every
+        next_watch = start + watch_every_s
         while not should_stop() and (duration_s is None or time.monotonic() - start < duration_s):
             self.horn.bpf.ring_buffer_consume()  # events are posted without wakeups
             time.sleep(0.005)
@@ -163,6 +180,10 @@ class Controller:
             if now >= next_expire:
                 self.expire()
                 next_expire = now + expire_every
+            if watch is not None and now >= next_watch:
+                gone = watch()
+                if gone:
+                    return gone
+                next_watch = now + watch_every_s
         self.horn.bpf.ring_buffer_consume()
-
-
+        return None

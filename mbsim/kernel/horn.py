@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import ctypes
+import socket
+import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mbsim.deploy.snapshot_file import Entry
+from mbsim.deploy.export import read_header
+from mbsim.deploy.snapshot_file import Entry, tail_sum
+from mbsim.errors import MbsimError
 from mbsim.kernel import programs, tc
 from mbsim.kernel import wire as P
 
@@ -14,14 +18,17 @@ CLOSED, OPEN, HALF_OPEN = 0, 1, 2
 C_PASSED, C_DONE, C_EXPIRED, C_PROBES = 0, 1, 2, 3
 DECISIONS = {0: "pass", 1: "answer_open", 2: "answer_fallback", 3: "answer_capacity", 4: "probe",
              5: "response", 6: "response_late", 7: "response_stale", 8: "timeout"}
+#: decisions that are new requests (a FALLBACK re-ask is a request seen before)
+OFFERED = ("pass", "probe", "answer_open", "answer_capacity")
+LOG_DECISIONS = 0x1  # MBB_CFG_LOG_DECISIONS
 STATUSES = {P.ST_OK: "ok", P.ST_ERROR: "error", P.ST_NOT_FOUND: "not_found"}
 
 
 class Event(ctypes.Structure):
     """``struct mbb_event`` of bpf/mbb_proto.h (32 bytes)."""
 
-    _fields_ = [("ts_ns", ctypes.c_uint64), ("req_id", ctypes.c_uint32), ("upstream_addr", ctypes.c_uint32),
-                ("upstream_port", ctypes.c_uint16), ("decision", ctypes.c_uint8), ("status", ctypes.c_uint8),
+    _fields_ = [("ts_ns", ctypes.c_uint64), ("req_id", ctypes.c_uint32), ("client_addr", ctypes.c_uint32),
+                ("client_port", ctypes.c_uint16), ("decision", ctypes.c_uint8), ("status", ctypes.c_uint8),
                 ("latency_us", ctypes.c_uint32), ("key", ctypes.c_uint32), ("pad", ctypes.c_uint32)]
 
 
@@ -30,6 +37,11 @@ assert ctypes.sizeof(Event) == 32
 
 def event(data) -> Event:
     return ctypes.cast(data, ctypes.POINTER(Event)).contents
+
+
+def client_of(ev: Event) -> str:
+    """``ADDR:PORT`` of the client an event is about."""
+    return f"{socket.inet_ntoa(struct.pack('=I', ev.client_addr))}:{ev.client_port}"
 
 
 @dataclass
@@ -54,31 +66,33 @@ class Horn:
     """Compile the horn for ``upstream`` with the exported constants in ``config_dir``."""
 
     def __init__(self, config_dir: str | Path, upstream: programs.Upstream) -> None:
+        consts = read_header(Path(config_dir) / "mbb_settings.h")  # checked before anything compiles
         self.upstream = upstream
-        self.bpf = programs.compile_horn(config_dir, upstream)
+        self.bpf = programs.compile_horn(config_dir)
         self.egress = programs.sched_cls(self.bpf, "horn_egress")
         self.ingress = programs.sched_cls(self.bpf, "horn_ingress")
-        self.config = self.bpf["config"]
-        self.counters = self.bpf["counters"]
-        self.inflight = self.bpf["inflight"]
-        self.snapshot = self.bpf["snapshot"]
-        self.window = self.bpf["window"]
-        self.watermark = self.bpf["watermark"]
-        self.slot_ns = int(self._const("MBB_SLOT_NS", config_dir))
-        self.slot_count = int(self._const("MBB_SLOT_COUNT", config_dir))
-
-    @staticmethod
-    def _const(name: str, config_dir: str | Path) -> str:
-        for line in (Path(config_dir) / "mbb_settings.h").read_text().splitlines():
-            parts = line.split()
-            if len(parts) >= 3 and parts[0] == "#define" and parts[1] == name:
-                return parts[2].removesuffix("ULL")
-        raise KeyError(name)
+        self.config = self.bpf["mbb_config"]
+        self.counters = self.bpf["mbb_counters"]
+        self.inflight = self.bpf["mbb_inflight"]
+        self.snapshot = self.bpf["mbb_snapshot"]
+        self.window = self.bpf["mbb_window"]
+        self.watermark = self.bpf["mbb_watermark"]
+        self.events = self.bpf["mbb_events"]
+        self.slot_ns = consts["MBB_SLOT_NS"]
+        self.slot_count = consts["MBB_SLOT_COUNT"]
+        self.snapshot_max = consts["MBB_SNAPSHOT_MAX"]
+        self.decision_counters = self.bpf["mbb_decisions"]
+        self.log_decisions = False  # every decision to the ring buffer (MBB_CFG_LOG_DECISIONS)
+        self.set_config(CLOSED, 0, 0)  # nothing is answered for capacity until the controller sets it
 
     # -- control maps -----------------------------------------------------------
     def set_config(self, state: int, capacity: int, window_us: int) -> None:
+        """Breaker state, in-flight capacity and window (us), for this horn's upstream."""
         v = self.config.Leaf()
         v.state, v.capacity, v.window_us = state, capacity, window_us
+        v.upstream_addr = self.upstream.addr_be32
+        v.upstream_port = socket.htons(self.upstream.port)
+        v.flags = LOG_DECISIONS if self.log_decisions else 0
         self.config[ctypes.c_int(0)] = v
 
     def get_config(self) -> tuple[int, int, int]:
@@ -91,13 +105,36 @@ class Horn:
     def counter(self, idx: int) -> int:
         return self.counters[ctypes.c_int(idx)].value
 
+    def decisions(self) -> dict[str, int]:
+        """How many of each decision the kernel made so far (summed over CPUs)."""
+        m = self.decision_counters
+        return {name: int(sum(m.getvalue(ctypes.c_int(code)))) for code, name in DECISIONS.items()}
+
     def in_flight(self) -> int:
+        """Requests in flight: entries the kernel created minus those deleted (it equals the
+        in-flight map's size, :meth:`entries`)."""
         return self.counter(C_PASSED) - self.counter(C_DONE) - self.counter(C_EXPIRED)
 
+    def entries(self) -> int:
+        """Entries in the in-flight map."""
+        return sum(1 for _ in self.inflight)
+
+    def flow(self, client: str, port: int, req_id: int):
+        """The in-flight map key of request ``req_id`` from ``client:port``."""
+        k = self.inflight.Key()
+        k.addr = programs.Upstream(client, port).addr_be32
+        k.port = socket.htons(port)
+        k.req_id = socket.htonl(req_id)
+        return k
+
     def load_snapshot(self, entries: list[Entry]) -> None:
+        if len(entries) > self.snapshot_max:
+            raise MbsimError(f"the snapshot has {len(entries)} entries; the horn's map holds "
+                             f"{self.snapshot_max} (MBB_SNAPSHOT_MAX)")
         for e in entries:
             leaf = self.snapshot.Leaf()
             leaf.status, leaf.len = e.status, len(e.value)
+            leaf.csum = tail_sum(e.status, e.value)
             ctypes.memmove(ctypes.addressof(leaf.value), e.value, len(e.value))
             self.snapshot[self.snapshot.Key(e.key)] = leaf
 
@@ -120,8 +157,10 @@ class Horn:
         self.watermark[ctypes.c_int(0)] = self.watermark.Leaf()  # Leaf is one u64 per CPU, zeroed
         return vals
 
-    def expire(self, older_than_ns: int) -> list[tuple[int, int]]:
-        """Close in-flight entries sent before ``now - older_than_ns``; (id, age ns) of each closed."""
+    def expire(self, older_than_ns: int) -> list[tuple[str, int, int]]:
+        """Delete in-flight entries sent before ``now - older_than_ns``: (client ADDR:PORT,
+        request id, age ns) of each one deleted. Only deletes that succeed are counted
+        (EXPIRED), so the in-flight count stays the map's size."""
         now = time.monotonic_ns()
         closed = []
         for k, v in list(self.inflight.items()):
@@ -131,10 +170,11 @@ class Horn:
                     del self.inflight[k]
                 except KeyError:
                     continue  # the response won the race
-                closed.append((k.value, age))
+                client = f"{socket.inet_ntoa(struct.pack('=I', k.addr))}:{socket.ntohs(k.port)}"
+                closed.append((client, socket.ntohl(k.req_id), age))
         if closed:
             self.set_counter(C_EXPIRED, self.counter(C_EXPIRED) + len(closed))
         return closed
 
-    def attach(self, ns: str | None, dev: str, prio: int = 49) -> list[tc.Attachment]:
+    def attach(self, ns: str | None, dev: str, prio: int = tc.PRIO) -> list[tc.Attachment]:
         return [tc.attach(self.egress, ns, dev, "egress", prio), tc.attach(self.ingress, ns, dev, "ingress", prio)]

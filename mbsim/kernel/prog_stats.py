@@ -31,14 +31,20 @@ class ProgInfo(ctypes.Structure):
     ]
 
 
-def run_stats(prog_fd: int) -> tuple[int, int]:
-    """(total run time ns, run count) of a program, counted while stats are enabled."""
+def prog_info(prog_fd: int) -> ProgInfo:
+    """The kernel's ``bpf_prog_info`` head of a loaded program (id, name, run statistics)."""
     lib = _libbpf()
     info = ProgInfo()
     size = ctypes.c_uint32(ctypes.sizeof(info))
     lib.bpf_obj_get_info_by_fd.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.POINTER(ctypes.c_uint32)]
     if lib.bpf_obj_get_info_by_fd(prog_fd, ctypes.byref(info), ctypes.byref(size)) != 0:
         raise OSError(ctypes.get_errno(), "bpf_obj_get_info_by_fd failed")
+    return info
+
+
+def run_stats(prog_fd: int) -> tuple[int, int]:
+    """(total run time ns, run count) of a program, counted while stats are enabled."""
+    info = prog_info(prog_fd)
     return int(info.run_time_ns), int(info.run_cnt)
 
 

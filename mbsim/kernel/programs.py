@@ -58,21 +58,30 @@ class Upstream:
         return f"{self.addr}:{self.port}"
 
 
+COMPAT = "mbb_compat.h"
+
+
+def _source(name: str) -> str:
+    """The text of ``bpf/NAME`` with the compatibility header pasted in: BCC rewrites map
+    calls (``map.lookup(&k)``) only in its main file, so the accessors must be there."""
+    text = (BPF_DIR / name).read_text()
+    return text.replace(f'#include "{COMPAT}"', (BPF_DIR / COMPAT).read_text(), 1)
+
+
 def _compile(source: str, cflags: list[str]):
     bcc = require_bpf()
     try:
-        return bcc.BPF(src_file=str(BPF_DIR / source), cflags=[f"-I{BPF_DIR}", *cflags])
+        return bcc.BPF(text=_source(source), cflags=[f"-I{BPF_DIR}", *cflags])
     except Exception as exc:
         raise MbsimError(f"BCC could not compile {source}: {str(exc).splitlines()[0]}") from None
 
 
-def compile_horn(settings_dir: str | Path, upstream: Upstream):
-    """The horn's BPF object (egress and ingress functions share its maps)."""
+def compile_horn(settings_dir: str | Path):
+    """The horn's BPF object, built by BCC (egress and ingress functions share its maps)."""
     settings_dir = Path(settings_dir).resolve()
     if not (settings_dir / "mbb_settings.h").is_file():
         raise MbsimError(f"{settings_dir}: no mbb_settings.h (run mbsim export first)")
-    return _compile("mbb_horn.c", [f"-I{settings_dir}", f"-DMBB_UPSTREAM_ADDR={upstream.addr_be32:#x}U",
-                                   f"-DMBB_UPSTREAM_PORT={upstream.port}"])
+    return _compile("mbb_horn.c", [f"-I{settings_dir}", "-DMBB_BCC"])
 
 
 def compile_dropper():
