@@ -7,11 +7,16 @@ Waiting times of successive customers are strongly correlated, so the naive inte
   Student-t interval over the runs;
 * **batch means** - one long run cut into ``k`` contiguous batches whose means are nearly
   independent when batches are much longer than the correlation time.
+
+Percentiles of one run get distribution-free intervals from order statistics
+(:func:`percentile`), with the number of samples beyond them: a tail percentile with
+fewer than 100 samples beyond it is reported as not meaningful.
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,3 +68,73 @@ def batch_means(series: Sequence[float], batches: int = 20, level: float = 0.95)
 def naive(series: Sequence[float], level: float = 0.95) -> Interval:
     """The i.i.d. interval - wrong for correlated series; kept to show how wrong."""
     return t_interval(series, level)
+
+
+#: a percentile with fewer samples than this beyond it is reported as not meaningful
+MIN_BEYOND = 100
+
+
+@dataclass(frozen=True)
+class Percentile:
+    """A sample percentile with its distribution-free interval (order statistics).
+
+    ``beyond`` is the number of samples above the percentile: P99.99 of 80,000 samples has
+    8 beyond it, and is then not ``meaningful`` (fewer than :data:`MIN_BEYOND`)."""
+
+    q: float  # in (0, 1)
+    value: float
+    low: float
+    high: float
+    n: int
+    beyond: int
+    level: float = 0.95
+
+    @property
+    def meaningful(self) -> bool:
+        return self.beyond >= MIN_BEYOND
+
+    def __contains__(self, x: float) -> bool:
+        return self.low <= x <= self.high
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "ci_low": self.low, "ci_high": self.high, "n": self.n, "beyond": self.beyond,
+                "meaningful": self.meaningful, "level": self.level}
+
+
+def order_ranks(n: int, q: float, level: float = 0.95) -> tuple[int, int, int]:
+    """0-based ranks (estimate, low, high) of the q-quantile of ``n`` sorted samples and of
+    its distribution-free ``level`` interval: the number of samples below the true
+    quantile is Binomial(n, q), so [x_(lo), x_(hi)] covers it with at least ``level``."""
+    k = min(n - 1, max(0, int(math.ceil(q * n)) - 1))
+    a = (1 - level) / 2
+    lo = int(stats.binom.ppf(a, n, q)) - 1
+    hi = int(stats.binom.ppf(1 - a, n, q))
+    return k, max(0, lo), min(n - 1, hi)
+
+
+def percentile(values: Sequence[float] | np.ndarray, q: float, level: float = 0.95) -> Percentile:
+    """The q-quantile of ``values`` (NaNs dropped) with its order-statistic interval."""
+    x = np.sort(np.asarray(values, dtype=float))
+    x = x[~np.isnan(x)]
+    n = x.size
+    if n == 0:
+        return Percentile(q, math.nan, math.nan, math.nan, 0, 0, level)
+    k, lo, hi = order_ranks(n, q, level)
+    return Percentile(q, float(x[k]), float(x[lo]), float(x[hi]), n, n - k - 1, level)
+
+
+def histogram_percentile(counts: np.ndarray, edges: np.ndarray, q: float, level: float = 0.95) -> Percentile:
+    """The same from a histogram (``counts`` per bucket, bucket ``k`` spanning
+    ``edges[k]..edges[k+1]``): each order statistic is read as its bucket's midpoint, so
+    the interval is as wide as the buckets allow and never narrower."""
+    n = int(counts.sum())
+    if n == 0:
+        return Percentile(q, math.nan, math.nan, math.nan, 0, 0, level)
+    cum = np.cumsum(counts)
+    k, lo, hi = order_ranks(n, q, level)
+
+    def at(rank: int, side: int) -> float:
+        b = int(np.searchsorted(cum, rank + 1, side="left"))
+        return float(edges[b + side]) if side in (0, 1) else float(math.sqrt(edges[b] * edges[b + 1]))
+
+    return Percentile(q, at(k, 2), at(lo, 0), at(hi, 1), n, n - k - 1, level)

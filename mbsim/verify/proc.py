@@ -1,0 +1,63 @@
+"""What every testbed process does first: enter its namespace, take its CPU, sleep
+precisely, and die with its parent (a SIGKILLed ``mbsim verify`` leaves no worker)."""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import time
+
+from mbsim.kernel import netns
+
+PR_SET_PDEATHSIG = 1
+PR_SET_TIMERSLACK = 29
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when its parent exits (and check the parent
+    did not exit already)."""
+    parent = os.getppid()
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def settle(ns: str | None = None, cpu: int | None = None) -> None:
+    """Enter network namespace ``ns`` (this process for good), pin to ``cpu`` (None: leave
+    the affinity alone) and set the timer slack to 1 ns (sleeps end when asked)."""
+    die_with_parent()
+    if ns is not None:
+        fd = os.open(netns.path(ns), os.O_RDONLY)
+        try:
+            netns._setns(fd)
+        finally:
+            os.close(fd)
+    if cpu is not None and cpu < (os.cpu_count() or 1):
+        os.sched_setaffinity(0, {cpu})
+    _libc.prctl(PR_SET_TIMERSLACK, 1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+
+
+def wait_until(due_ns: int, spin_ns: int = 150_000) -> int:
+    """Sleep until ``spin_ns`` before ``due_ns`` (CLOCK_MONOTONIC), then spin; returns now."""
+    now = time.monotonic_ns()
+    if due_ns - now > spin_ns:
+        time.sleep((due_ns - now - spin_ns) / 1e9)
+    now = time.monotonic_ns()
+    while now < due_ns:
+        now = time.monotonic_ns()
+    return now
+
+
+def realtime_offset_ns(samples: int = 21) -> int:
+    """CLOCK_REALTIME - CLOCK_MONOTONIC (ns), the median of bracketed reads: kernel socket
+    timestamps are realtime, the testbed's schedule is monotonic."""
+    offs = []
+    for _ in range(samples):
+        a = time.monotonic_ns()
+        r = time.time_ns()
+        b = time.monotonic_ns()
+        offs.append(r - (a + b) // 2)
+    offs.sort()
+    return offs[len(offs) // 2]
