@@ -6,10 +6,11 @@ import argparse
 from mbsim.cli import emit_json
 from mbsim.errors import ConfigError
 
-TARGETS = ("sim", "bpf", "tune")
+TARGETS = ("sim", "bpf", "tune", "rig")
 
 
-HELP = "benchmarks: sim (simulator speed), bpf (the horn's cost per packet), tune (BO against random search)"
+HELP = ("benchmarks: sim (simulator speed), bpf (the horn's cost per packet), tune (BO against random search), "
+        "rig (the testbed's generator and answers)")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -126,5 +127,25 @@ def run(args: argparse.Namespace) -> int:
                   f"{out['runs']} runs (evaluations: {m['evaluations_to_target']}); median > budget")
             print(f"{'':11s} goal (median <= 40 and ratio >= 3): {'met' if m['meets_goal'] else 'not met'}")
         print(f"convergence figure: {fig}")
+        return 0
+    if args.target == "rig":
+        import sys
+
+        from mbsim.bench.rig import bench_rig
+        from mbsim.cli.verify import needs_testbed
+        needs_testbed("mbsim bench rig")
+        out = bench_rig(progress=lambda m: print(f"[bench rig] {m}", file=sys.stderr, flush=True))
+        _save(args.save, "rig", out)
+        if args.json:
+            emit_json(out)
+            return 0
+        for r in out["rates"]:
+            print(f"{r['rate_rps']:8.0f} req/s: lateness p50 {r['lateness_p50_us']:6.1f} us, p99 "
+                  f"{r['lateness_p99_us']:7.1f} us, max {r['lateness_max_us']:7.0f} us, rate error "
+                  f"{100 * r['rate_error']:+.2f} % -> {'held' if r['sustained'] else 'not held'}")
+        print(f"highest rate held (p99 lateness <= 25 us, rate within 2 %): {out['max_sustained_rps']} req/s")
+        print(f"one run, p50 round trip: kernel answer {out['rtt_kernel_p50_us']:.1f} us, user-space answer "
+              f"{out['rtt_user_p50_us']:.1f} us, server {out['rtt_base_p50_us']:.1f} us: the kernel's is "
+              f"{out['kernel_to_user_ratio']:.1f}x faster (goal >= 3)")
         return 0
     raise ConfigError(f"unknown benchmark {args.target!r} (known: {', '.join(TARGETS)})")

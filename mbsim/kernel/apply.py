@@ -100,8 +100,10 @@ class Applied:
         self.horn: Horn | None = None
         self.controller: Controller | None = None
         self.filters: list[tc.Attachment] = []
+        self.made: list[tc.Attachment] = []
 
     def __enter__(self) -> Applied:
+        before = tc.snapshot()
         self.horn = Horn(self.config_dir, self.upstream)
         self.horn.load_snapshot(self.entries)
         try:
@@ -121,8 +123,10 @@ class Applied:
                       "neighbour_pinned_by_mbsim": pinned is not None,
                       "capacity": self.controller.capacity, "window_ms": self.controller.window_ms})
         except BaseException:
-            tc.detach_mine()
+            tc.undo(tc.made_since(before))
             raise
+        finally:
+            self.made = tc.made_since(before)  # what this apply changed, and nothing else
         return self
 
     def still_attached(self) -> str | None:
@@ -133,7 +137,7 @@ class Applied:
         return None
 
     def __exit__(self, *exc) -> None:
-        removed = tc.detach_mine()
+        removed = tc.undo(self.made)
         self.log({"type": "detached", "removed": len(removed)})
 
 

@@ -38,7 +38,7 @@ STATE = Path(os.environ.get("MBSIM_STATE", "/run/mbsim/attached.json"))
 class Attachment:
     netns: str | None
     dev: str
-    direction: str  # ingress | egress | qdisc | neigh
+    direction: str  # ingress | egress | qdisc | neigh | netns (a namespace mbsim created)
     prio: int
     name: str  # program name (or "clsact", "neigh")
     pid: int  # the process that made the change
@@ -261,11 +261,21 @@ def _restore_neighbour(a: Attachment) -> None:
         netns.ip("neigh", "del", a.neigh or "", "dev", a.dev, netns=a.netns, check=False)
 
 
+def record_netns(name: str) -> Attachment:
+    """Remember a namespace this process created (a testbed's), so that it goes with the
+    rest: at its owner's cleanup, or at ``mbsim detach`` after a SIGKILL."""
+    return _record(Attachment(name, "", "netns", 0, "netns", os.getpid(), started=time.time()))
+
+
 def _undo(items: list[Attachment]) -> None:
-    """Undo ``items`` in reverse order: filters, then the qdisc, then neighbour entries."""
-    order = {"ingress": 0, "egress": 0, "qdisc": 1, "neigh": 2}
-    for a in sorted(items, key=lambda x: order.get(x.direction, 3)):
-        if a.direction == "neigh":
+    """Undo ``items`` in reverse order: filters, then the qdisc, then neighbour entries,
+    then namespaces."""
+    order = {"ingress": 0, "egress": 0, "qdisc": 1, "neigh": 2, "netns": 3}
+    for a in sorted(items, key=lambda x: order.get(x.direction, 4)):
+        if a.direction == "netns":
+            if a.netns and netns.exists(a.netns):
+                netns.ip("netns", "del", a.netns, check=False)
+        elif a.direction == "neigh":
             _restore_neighbour(a)
         elif a.direction == "qdisc":
             _delete_qdisc(a)
@@ -278,13 +288,32 @@ def detach(only_dead: bool = False) -> list[Attachment]:
     items = _read_state()
     keep, removed = [], []
     for a in items:
-        if only_dead and _alive(a.pid) and a.pid != os.getpid():
+        if only_dead and _alive(a.pid):  # this process's own records are alive too
             keep.append(a)
         else:
             removed.append(a)
     _undo(removed)
     _write_state(keep)
     return removed
+
+
+def snapshot() -> list[Attachment]:
+    """What mbsim has recorded now (to tell later which changes one piece of work made)."""
+    return _read_state()
+
+
+def made_since(before: list[Attachment]) -> list[Attachment]:
+    """What this process recorded after ``before`` was taken."""
+    return [a for a in _read_state() if a not in before and a.pid == os.getpid()]
+
+
+def undo(items: list[Attachment]) -> list[Attachment]:
+    """Undo exactly ``items`` (and forget them); other records of this process stay."""
+    current = _read_state()
+    mine = [a for a in items if a in current]
+    _undo(mine)
+    _write_state([a for a in current if a not in mine])
+    return mine
 
 
 def detach_mine() -> list[Attachment]:

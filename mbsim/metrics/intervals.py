@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -105,22 +105,33 @@ def order_ranks(n: int, q: float, level: float = 0.95) -> tuple[int, int, int]:
     """0-based ranks (estimate, low, high) of the q-quantile of ``n`` sorted samples and of
     its distribution-free ``level`` interval: the number of samples below the true
     quantile is Binomial(n, q), so [x_(lo), x_(hi)] covers it with at least ``level``."""
-    k = min(n - 1, max(0, int(math.ceil(q * n)) - 1))
+    k = min(n - 1, max(0, math.ceil(q * n) - 1))
     a = (1 - level) / 2
     lo = int(stats.binom.ppf(a, n, q)) - 1
     hi = int(stats.binom.ppf(1 - a, n, q))
     return k, max(0, lo), min(n - 1, hi)
 
 
-def percentile(values: Sequence[float] | np.ndarray, q: float, level: float = 0.95) -> Percentile:
-    """The q-quantile of ``values`` (NaNs dropped) with its order-statistic interval."""
+def percentile(values: Sequence[float] | np.ndarray, q: float, level: float = 0.95, thin: int = 1) -> Percentile:
+    """The q-quantile of ``values`` (NaNs dropped) with its order-statistic interval.
+
+    ``thin`` > 1 says that only every ``thin``-th value is independent of the others (a
+    lag-1 test found consecutive values correlated): the estimate still uses every value,
+    but the interval is as wide as ``n / thin`` independent values allow, and so is the
+    count of samples beyond the percentile that decides whether it is meaningful."""
     x = np.sort(np.asarray(values, dtype=float))
     x = x[~np.isnan(x)]
     n = x.size
     if n == 0:
         return Percentile(q, math.nan, math.nan, math.nan, 0, 0, level)
-    k, lo, hi = order_ranks(n, q, level)
-    return Percentile(q, float(x[k]), float(x[lo]), float(x[hi]), n, n - k - 1, level)
+    k = min(n - 1, max(0, math.ceil(q * n) - 1))
+    n_eff = max(1, n // max(1, thin))
+    _, lo, hi = order_ranks(n_eff, q, level)
+    # the effective sample's ranks, read off the whole sample at the same levels
+    lo_full = min(n - 1, int(lo * n / n_eff))
+    hi_full = min(n - 1, math.ceil((hi + 1) * n / n_eff) - 1)
+    beyond = (n - k - 1) // max(1, thin)
+    return Percentile(q, float(x[k]), float(x[min(lo_full, k)]), float(x[max(hi_full, k)]), n, beyond, level)
 
 
 def histogram_percentile(counts: np.ndarray, edges: np.ndarray, q: float, level: float = 0.95) -> Percentile:

@@ -1,0 +1,48 @@
+"""``mbsim calibrate``: measure the testbed's constants for the simulator."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "measure the testbed's round trips, answer latencies and lateness; store them for the simulator"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", default="data/calibration/calibration.json", help="where the calibration goes")
+    p.add_argument("--rounds", type=int, default=2000, help="round trips of each kind in the ping-pong run")
+    p.add_argument("--rate", type=float, default=5000.0, help="the open-loop runs' rate (req/s)")
+    p.add_argument("--duration", type=float, default=4.0, help="each open-loop run's length (s)")
+    p.add_argument("--settings", default=None, help="settings.json whose horn is measured (default: the article's)")
+    p.add_argument("--json", action="store_true", help="print the calibration as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mbsim.cli import emit_json
+    from mbsim.cli.verify import needs_testbed
+    from mbsim.deploy.settings_file import SettingsFile
+    from mbsim.deploy.settings_file import load as load_settings
+    from mbsim.errors import ConfigError
+    from mbsim.verify import calibrate
+
+    if not 10 <= args.rounds <= 100_000:
+        raise ConfigError(f"--rounds must be within 10..100000, got {args.rounds}")
+    if not 100 <= args.rate <= 30_000:
+        raise ConfigError(f"--rate must be within 100..30000 req/s, got {args.rate:g}")
+    if not 1 <= args.duration <= 60:
+        raise ConfigError(f"--duration must be within 1..60 s, got {args.duration:g}")
+    settings = load_settings(args.settings) if args.settings else SettingsFile()
+    needs_testbed("mbsim calibrate")
+    doc = calibrate.calibrate(settings, args.rounds, args.rate, args.duration,
+                              progress=lambda m: print(f"[calibrate] {m}", file=sys.stderr, flush=True))
+    path = calibrate.save(doc, args.out)
+    if args.json:
+        emit_json(doc)
+        return 0
+    for key in ("base_rtt_us", "kernel_answer_us", "user_answer_us", "server_lateness_us", "generator_lateness_us"):
+        s = doc[key]
+        print(f"{key:22s} p50 {s['p50']:8.2f}  p99 {s['p99']:8.2f}  mean {s['mean']:8.2f}  (n {s['n']})")
+    pp = doc["pingpong_us"]
+    print(f"one run, p50: kernel answer {pp['kernel']['p50']:.1f} us, user-space answer {pp['user']['p50']:.1f} us: "
+          f"the kernel's is {doc['kernel_to_user_p50_ratio']:.1f}x faster")
+    print(f"written to {path}")
+    return 0

@@ -1,0 +1,98 @@
+"""``mbsim verify``: the model's predictions against the real kernel fallback on a testbed."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mbsim.errors import MbsimError
+
+HELP = "run scenarios on a real testbed (namespaces, UDP server, the horn) and compare with the model"
+VERIFIED = ("loss12", "db-down", "tail-spike", "partition")  # the article's table 1, and the partition
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scenario", default="db-down",
+                   help="loss12, db-down, tail-spike, partition (comma-separated, or all), or a .json file")
+    p.add_argument("--settings", default=None, help="settings.json to verify (default: the article's)")
+    p.add_argument("--arms", default=None, help="comma-separated: none, breaker, horn (default: all three)")
+    p.add_argument("--quick", action="store_true", help="10 s runs, a shorter load sweep")
+    p.add_argument("--sweep", action="store_true", help="also the load sweep: utilisation 20-95 %%")
+    p.add_argument("--no-pinning-check", action="store_true", help="skip the unpinned repeat of one run")
+    p.add_argument("--calibration", default=None,
+                   help="calibration file (default data/calibration/calibration.json; measured now if missing)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--retries", type=int, default=2, help="repeats of a run whose validity gates fail (default 2)")
+    p.add_argument("--out", default="data/verification", help="where results go (default data/verification)")
+    p.add_argument("--no-save", action="store_true", help="write nothing, print only")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+
+
+def needs_testbed(what: str) -> None:
+    """One line, before anything starts, when this machine cannot run the testbed."""
+    import os
+
+    from mbsim.kernel import programs
+
+    try:
+        programs.require_bpf()
+    except MbsimError as exc:
+        raise MbsimError(f"{what} needs root and a BPF-capable kernel ({exc}); the simulator works without "
+                         f"them: mbsim simulate --scenario db-down") from None
+    if not os.path.exists("/var/run/netns") and os.system("ip netns list >/dev/null 2>&1") != 0:
+        raise MbsimError(f"{what} needs network namespaces (iproute2's ip netns)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from mbsim.cli import emit_json
+    from mbsim.cli.arguments import load_scenario
+    from mbsim.deploy.settings_file import SettingsFile
+    from mbsim.deploy.settings_file import load as load_settings
+    from mbsim.errors import ConfigError
+    from mbsim.verify import arms as arms_mod
+    from mbsim.world import catalog
+
+    # every argument is checked before anything heavy is imported or started
+    names = list(VERIFIED) if args.scenario == "all" else [s.strip() for s in args.scenario.split(",")]
+    scenarios: list = []  # names and Scenario objects
+    for n in (x for x in names if x):
+        if n.endswith(".json"):
+            scenarios.append(load_scenario(n))
+        elif n in catalog.SCENARIOS:
+            scenarios.append(n)
+        else:
+            raise ConfigError(f"unknown scenario {n!r} (known: {', '.join(catalog.SCENARIOS)}, or a .json file)")
+    if not scenarios:
+        raise ConfigError("--scenario names no scenario")
+    arms = arms_mod.get(args.arms)
+    settings = load_settings(args.settings) if args.settings else SettingsFile()
+    if args.retries < 0 or args.retries > 10:
+        raise ConfigError(f"--retries must be within 0..10, got {args.retries}")
+    needs_testbed("mbsim verify")
+    from mbsim.verify import calibrate
+    from mbsim.verify import run as vrun
+
+    def say(msg: str) -> None:
+        print(f"[verify] {msg}", file=sys.stderr, flush=True)
+
+    cal_path = Path(args.calibration) if args.calibration else calibrate.DEFAULT_PATH
+    if cal_path.is_file():
+        cal = calibrate.load(cal_path)
+        say(f"calibration from {cal_path}")
+    elif args.calibration:
+        raise ConfigError(f"{cal_path}: no such calibration file")
+    else:
+        say("no calibration yet: measuring the testbed's constants first (mbsim calibrate stores them)")
+        cal = calibrate.calibrate(rounds=500, duration_s=3.0, progress=say)
+    doc = vrun.verify(scenarios, arms, settings, seed=args.seed, quick=args.quick, cal=cal, sweep=args.sweep,
+                      pinning=not args.no_pinning_check, retries=args.retries, progress=say)
+    command = "mbsim " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "mbsim verify"
+    if not args.no_save:
+        files = vrun.write(doc, Path(args.out), command)
+        say("written: " + ", ".join(str(p) for p in files.values()))
+    record = vrun.public(vrun.strip_curves(doc))
+    if args.json:
+        emit_json(record)
+    else:
+        print(vrun.markdown(record))
+    return 0

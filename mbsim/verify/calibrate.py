@@ -1,0 +1,185 @@
+"""``mbsim calibrate``: the testbed's constants, measured, stored with provenance under
+``data/calibration/`` and fed to the simulator.
+
+Everything is measured as the verification measures it: by the testbed's own client, from
+the planned send time to the answer's kernel receive time, at the target rate, against a
+server whose service time is 1 us:
+
+* **base**: the none arm - the client's send, the network, the server's loop and timer,
+  the way back (the simulator's constant ``network.rtt_ms`` takes the mean); the same run
+  gives the generator's lateness and the server's lateness at completing a job;
+* **kernel**: the ox-horn arm with its breaker held OPEN: every request answered by the
+  kernel from the snapshot (the simulator's ``snapshot.latency_samples_us`` for that arm);
+* **user**: the plain-breaker arm with its breaker held open: every request answered by the
+  user-space sidecar (the same, for that arm).
+
+Then one ping-pong run, with the horn applied (CLOSED) and the sidecar up, alternates the
+three round trips from the client namespace, each timed from just before ``send``: the
+kernel-to-user ratio comes from that one run.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing as mp
+import select
+import socket
+import struct
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mbsim.deploy.settings_file import SettingsFile
+from mbsim.errors import ConfigError
+from mbsim.kernel import wire as P
+from mbsim.provenance import provenance
+from mbsim.verify import proc
+from mbsim.verify.arms import ARMS
+from mbsim.verify.client import SO_TIMESTAMPNS, client_socket
+from mbsim.verify.testbed import PORT, SERVER_ADDR, SIDECAR_PORT, Testbed
+from mbsim.world.client import Client
+from mbsim.world.load_function import LoadFunction
+from mbsim.world.scenario import Scenario
+from mbsim.world.service import Service
+from mbsim.world.workload import Workload
+
+SCHEMA = "mbsim.calibration/1"
+DEFAULT_PATH = Path("data/calibration/calibration.json")
+KEEP = 2000  # samples stored per distribution
+
+
+def _rx_ns(sock: socket.socket, off: int, want_id: int, timeout_s: float) -> int | None:
+    """Kernel receive time (monotonic ns) of the answer with id ``want_id``."""
+    deadline = time.monotonic() + timeout_s
+    while (left := deadline - time.monotonic()) > 0:
+        if not select.select([sock], [], [], left)[0]:
+            return None
+        data, anc, _f, _a = sock.recvmsg(256, socket.CMSG_SPACE(16))
+        msg = P.parse(data)
+        if msg is None or msg.req_id != want_id:
+            continue
+        for level, kind, value in anc:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
+                sec, nsec = struct.unpack("qq", value[:16])
+                return sec * 1_000_000_000 + nsec - off
+        return time.monotonic_ns()
+    return None
+
+
+def _ping_pong(ns: str, n: int, out, cpu: int | None) -> None:
+    """In the client namespace: ``n`` rounds of base, kernel and user round trips (us)."""
+    proc.settle(ns, cpu)
+    off = proc.realtime_offset_ns()
+    up = client_socket((SERVER_ADDR, PORT))
+    side = client_socket(("127.0.0.1", SIDECAR_PORT))
+    res: dict[str, list[float]] = {"base": [], "kernel": [], "user": []}
+    for i in range(n):
+        for name, sock, fallback in (("base", up, False), ("kernel", up, True), ("user", side, True)):
+            rid = (i * 3 + len(res[name])) * 4
+            t = time.monotonic_ns()
+            sock.send(P.request(rid, 1 + i % 100, fallback))
+            rx = _rx_ns(sock, off, rid, 0.5)
+            if rx is not None:
+                res[name].append((rx - t) / 1e3)
+        time.sleep(0.0005)
+    out.put(res)
+
+
+def _summary(x: np.ndarray) -> dict[str, Any]:
+    x = np.sort(np.asarray(x, dtype=float))
+    keep = x[np.linspace(0, x.size - 1, min(KEEP, x.size)).round().astype(int)] if x.size else x
+    return {"n": int(x.size), "mean": float(x.mean()) if x.size else None,
+            **{f"p{q}": float(np.percentile(x, q)) if x.size else None for q in (50, 90, 99)},
+            "samples": [round(float(v), 3) for v in keep]}
+
+
+def calibrate(settings: SettingsFile | None = None, rounds: int = 2000, rate_rps: float = 5000.0,
+              duration_s: float = 4.0, progress=lambda msg: None) -> dict[str, Any]:
+    """Measure the testbed's constants (see the module docstring); returns the document."""
+    sf = settings or SettingsFile()
+    echo = Scenario(name="calibration", description="1 us service, no faults", duration_s=duration_s,
+                    warmup_s=min(1.0, duration_s / 4), workload=Workload(rate_rps=rate_rps),
+                    service=Service(workers=16, dist="deterministic", mean_ms=0.001, load=LoadFunction(gain=0.0)),
+                    client=Client(timeout_ms=100.0, max_retries=0))
+    with Testbed(sf.settings) as tb:
+        progress("base round trip, generator and server lateness (none arm)")
+        base_run = tb.run(echo, ARMS["none"], seed=1)
+        progress("kernel answers (ox-horn arm, held OPEN)")
+        kernel_run = tb.run(echo, ARMS["horn"], seed=2, force_open=True)
+        progress("user-space answers (plain-breaker arm, held open)")
+        user_run = tb.run(echo, ARMS["breaker"], seed=3, force_open=True)
+        progress("round trips in one run: base, kernel answer, user-space answer")
+        with tb.background(echo, ARMS["horn"], seed=1, sidecar=True):
+            q: mp.Queue = mp.get_context("fork").Queue()
+            p = mp.get_context("fork").Process(target=_ping_pong, args=(tb.rig.client_ns, rounds, q, 1), daemon=True)
+            p.start()
+            rtt = q.get(timeout=60 + rounds * 0.01)
+            p.join(5)
+    a = base_run.arrays
+    late = (a["sent"][0::4] - a["planned"]) / 1e3
+    base = _answered_us(base_run, "live") - 1.0  # the 1 us of service
+    kernel = _answered_us(kernel_run, "fb")
+    user = _answered_us(user_run, "fb")
+    for name, x in (("base", base), ("kernel", kernel), ("user", user)):
+        if x.size < len(a["planned"]) // 2:
+            raise ConfigError(f"calibration lost too many answers ({name}: {x.size} of {len(a['planned'])})")
+    pp = {k: np.array(v) for k, v in rtt.items()}
+    return {
+        "schema": SCHEMA,
+        "base_rtt_us": _summary(base),
+        "kernel_answer_us": _summary(kernel),
+        "user_answer_us": _summary(user),
+        "pingpong_us": {k: _summary(v) for k, v in pp.items()},
+        "kernel_to_user_p50_ratio": float(np.median(pp["user"]) / np.median(pp["kernel"])),
+        "server_lateness_us": _summary(base_run.server["answer_lateness_ns"] / 1e3),
+        "generator_lateness_us": _summary(late),
+        "generator_rate_rps": rate_rps,
+        "provenance": provenance(rounds=rounds, rate_rps=rate_rps, duration_s=duration_s,
+                                 settings=dataclasses.asdict(sf.settings)),
+    }
+
+
+def _answered_us(raw, which: str) -> np.ndarray:
+    """Latency (us) from the planned send of every request answered (live or from a snapshot)."""
+    a = raw.arrays
+    t = a["live"][0::4] if which == "live" else a["fb"]
+    ok = t > 0
+    return (t[ok] - a["planned"][ok]) / 1e3
+
+
+def save(doc: dict[str, Any], path: str | Path = DEFAULT_PATH) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return path
+
+
+def load(path: str | Path = DEFAULT_PATH) -> dict[str, Any]:
+    from mbsim.params import loads_strict, read_text
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no calibration (run mbsim calibrate)")
+    doc = loads_strict(read_text(path), str(path))
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise ConfigError(f"{path}: not a calibration (schema {SCHEMA})")
+    if not isinstance((doc.get("base_rtt_us") or {}).get("mean"), (int, float)):
+        raise ConfigError(f"{path}: base_rtt_us has no mean")
+    for key in ("base_rtt_us", "kernel_answer_us", "user_answer_us"):
+        samples = (doc.get(key) or {}).get("samples")
+        if not isinstance(samples, list) or not samples or not all(isinstance(v, (int, float)) and v >= 0
+                                                                    for v in samples):
+            raise ConfigError(f"{path}: {key} has no usable samples")
+    return doc
+
+
+def apply(sc: Scenario, cal: dict[str, Any], arm: str) -> Scenario:
+    """``sc`` with the measured constants: the mean base round trip as its RTT, and the
+    measured answer latencies of the arm's fallback (the kernel's or the sidecar's)."""
+    rtt_ms = cal["base_rtt_us"]["mean"] / 1e3
+    samples = cal["kernel_answer_us"]["samples"] if arm == "horn" else cal["user_answer_us"]["samples"]
+    return dataclasses.replace(
+        sc, network=dataclasses.replace(sc.network, rtt_ms=rtt_ms),
+        snapshot=dataclasses.replace(sc.snapshot, latency_samples_us=tuple(float(v) for v in samples)))

@@ -1,0 +1,39 @@
+"""The simulator's prediction of a testbed run: the same scenario, seed, arrivals and
+settings, the arm's simulated policy, and the testbed's measured constants
+(:func:`mbsim.verify.calibrate.apply`). Percentiles come from the run's latency histogram,
+with order-statistic intervals read at bucket resolution."""
+from __future__ import annotations
+
+from typing import Any
+
+from mbsim.engine.simulate import simulate
+from mbsim.mbb.settings import MbbSettings
+from mbsim.metrics.intervals import Percentile, histogram_percentile
+from mbsim.metrics.result import Result
+from mbsim.verify import calibrate
+from mbsim.verify.arms import Arm
+from mbsim.verify.measure import QUANTILES
+from mbsim.world.scenario import Scenario
+
+
+def params_for(arm: Arm, settings: MbbSettings) -> Any:
+    """The arm's policy parameters from the verified settings."""
+    if arm.policy == "horn":
+        return settings
+    if arm.policy == "breaker-snapshot":
+        return settings.breaker
+    return None
+
+
+def predict(sc: Scenario, arm: Arm, settings: MbbSettings, seed: int, cal: dict[str, Any] | None) -> Result:
+    """Simulate what the testbed run of ``sc`` under ``arm`` with ``seed`` should measure."""
+    sim_sc = calibrate.apply(sc, cal, arm.name) if cal is not None else sc
+    return simulate(sim_sc, policy=arm.policy, params=params_for(arm, settings), seed=seed)
+
+
+def percentiles(r: Result) -> dict[str, Percentile]:
+    """P50 ... P99.99 (ms) of a simulated run, with their intervals."""
+    h = r.histogram
+    assert h is not None
+    edges = h.edges() * 1e3
+    return {name: histogram_percentile(h.counts, edges, q) for name, q in QUANTILES.items()}

@@ -1,0 +1,233 @@
+"""The whole verification: each scenario under each arm on the testbed and in the simulator,
+compared, with the goals, and written under ``data/verification/``.
+
+A run whose validity gates fail is repeated with the same seed, up to ``retries`` times;
+if it still fails it is reported as failed, with its gates, never as if it had passed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mbsim.deploy.settings_file import SettingsFile
+from mbsim.metrics.intervals import Percentile
+from mbsim.params import to_dict
+from mbsim.provenance import provenance
+from mbsim.report.tables import fmt
+from mbsim.verify import gates, measure, plots, predict, verdict
+from mbsim.verify.arms import Arm
+from mbsim.verify.testbed import Testbed
+from mbsim.world import catalog
+from mbsim.world.client import Client
+from mbsim.world.scenario import Scenario
+from mbsim.world.service import Service
+from mbsim.world.workload import Workload
+
+QUICK_S = 10.0  # every built-in fault window starts before 10 s
+EMULATED = ("emulated: the service-time process (c workers, FIFO, service times from the scenario's distribution "
+            "with the load function, tail spikes and outages, played by timers); real: the sockets, the kernel "
+            "path, the horn, the dropper, client timing and the controller")
+
+
+def scenario_for(name: str | Scenario, quick: bool) -> Scenario:
+    sc = name if isinstance(name, Scenario) else catalog.get(name)
+    if quick and sc.duration_s > QUICK_S:
+        sc = dataclasses.replace(sc, duration_s=QUICK_S, warmup_s=min(sc.warmup_s, 1.0))
+    return sc
+
+
+def utilisation(sc: Scenario) -> float:
+    """Offered load over the service's capacity, at the scenario's base rate."""
+    return sc.workload.rate_rps / sc.service.capacity_rps
+
+
+def flat(m: dict[str, Any]) -> dict[str, Any]:
+    """The headline values of measured or predicted metrics, as numbers (ms, ratios)."""
+    out = {k: (v.value if isinstance(v, Percentile) else v) for k, v in m.get("percentiles", {}).items()}
+    for k in ("success_ratio", "fallback_ratio", "real_success_ratio", "timeout_ratio", "error_ratio",
+              "miss_ratio", "p99_jitter_ms", "decision_accuracy", "transitions_to_open", "requests"):
+        if k in m:
+            out[k] = m[k]
+    return out
+
+
+def simulated_metrics(r) -> dict[str, Any]:
+    pct = predict.percentiles(r)
+    return {**r.metrics, "percentiles": pct, "transitions_to_open": sum(1 for _, s in r.transitions if s == 1)}
+
+
+def verify_one(tb: Testbed, sc: Scenario, arm: Arm, settings: SettingsFile, seed: int, cal: dict[str, Any] | None,
+               retries: int = 2) -> dict[str, Any]:
+    """One (scenario, arm): measured (repeated while a gate fails), predicted, compared."""
+    deadline = settings.settings.fallback.deadline_ms if arm.deadline else None
+    attempts = []
+    for _ in range(retries + 1):
+        raw = tb.run(sc, arm, seed)
+        o = measure.outcomes(raw, deadline)
+        start, end = raw.t0_ns + int(sc.warmup_s * 1e9), raw.t0_ns + int(sc.duration_s * 1e9)
+        gs, thin = gates.check(o, raw.arrays["planned"], start, end, sc.workload.constant)
+        attempts.append([g.as_dict() for g in gs])
+        if gates.passed(gs):
+            break
+    m = measure.metrics(raw, deadline, thin)
+    r = predict.predict(sc, arm, settings.settings, seed, cal)
+    p = simulated_metrics(r)
+    row = verdict.row(m, p, p["percentiles"])
+    lat = o.latency_s[o.in_window] * 1e3
+    late = o.lateness_ns[(raw.arrays["planned"] >= start) & (raw.arrays["planned"] < end)] / 1e3
+    cdf = r.histogram.cdf() if r.histogram is not None else (np.array([]), np.array([]))
+    return {
+        **row,
+        "arm": arm.name, "policy": arm.policy,
+        "measured": flat(m), "predicted": flat(p),
+        "passed": gates.passed(gs), "gates": [g.as_dict() for g in gs], "attempts": len(attempts),
+        "failed_attempts": attempts[:-1], "thin": thin,
+        "generator_lateness_us": {"p50": float(np.percentile(late, 50)), "p99": float(np.percentile(late, 99)),
+                                  "max": float(late.max())},
+        "achieved_rps": int(np.sum((raw.arrays["planned"] + o.lateness_ns >= start) &
+                                   (raw.arrays["planned"] + o.lateness_ns < end))) / (sc.duration_s - sc.warmup_s),
+        "server": {k: v for k, v in raw.server.items() if k != "answer_lateness_ns"},
+        "drops": raw.drops, "unresolved": m["unresolved"], "pinned": raw.pinned,
+        "_curves": {"measured_ms": lat, "predicted_cdf": ([x * 1e3 for x in cdf[0]], list(cdf[1]))},
+    }
+
+
+def sweep_scenario(u: float, duration_s: float) -> Scenario:
+    """The load sweep's service: 4 workers, lognormal 1 ms (4,000 req/s of capacity), no
+    faults; ``u`` of its capacity offered."""
+    return Scenario(name=f"sweep-{round(u * 100)}", description=f"{u:.0%} of 4 workers' capacity, no faults",
+                    duration_s=duration_s, warmup_s=1.0, service=Service(workers=4),
+                    workload=Workload(rate_rps=u * 4000.0), client=Client())
+
+
+def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: SettingsFile, seed: int = 1,
+           quick: bool = False, cal: dict[str, Any] | None = None, sweep: bool = False, pinning: bool = True,
+           retries: int = 2, progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """Everything this verification measured and predicted (see the module docstring)."""
+    results: dict[str, dict[str, Any]] = {}
+    scs = [scenario_for(s, quick) for s in scenarios]
+    extra: dict[str, Any] = {}
+    with Testbed(settings.settings) as tb:
+        for sc in scs:
+            results[sc.name] = {}
+            for arm in arms:
+                progress(f"{sc.name} / {arm.name}")
+                results[sc.name][arm.name] = verify_one(tb, sc, arm, settings, seed, cal, retries)
+        if pinning and any(a.name == "horn" for a in arms):
+            horn = next(a for a in arms if a.name == "horn")
+            progress(f"{scs[0].name} / horn, unpinned")
+            tb.pinned = False
+            unpinned = verify_one(tb, scs[0], horn, settings, seed, cal, retries)
+            tb.pinned = True
+            pinned = results[scs[0].name]["horn"]
+            extra["pinning"] = {"scenario": scs[0].name, "arm": "horn",
+                                "pinned": {k: pinned["measured"][k] for k in ("p99", "p99_jitter_ms")},
+                                "unpinned": {k: unpinned["measured"][k] for k in ("p99", "p99_jitter_ms")},
+                                "lateness_p99_us": {"pinned": pinned["generator_lateness_us"]["p99"],
+                                                    "unpinned": unpinned["generator_lateness_us"]["p99"]}}
+        if sweep:
+            from mbsim.verify.arms import ARMS
+            points = []
+            for u in ((0.2, 0.5, 0.8, 0.95) if quick else (0.2, 0.4, 0.6, 0.8, 0.9, 0.95)):
+                sc = sweep_scenario(u, 5.0 if quick else 10.0)
+                progress(f"load sweep {u:.0%}")
+                r = verify_one(tb, sc, ARMS["none"], settings, seed, cal, retries)
+                points.append({"utilisation": u, "p50": r["p50"], "p99": r["p99"], "passed": r["passed"],
+                               "achieved_rps": r["achieved_rps"]})
+            extra["sweep"] = points
+    util = {sc.name: utilisation(sc) for sc in scs}
+    doc = {"scenarios": results, "seed": seed, "quick": quick, "arms": [a.name for a in arms],
+           "settings": to_dict(settings.settings), "utilisation": util, "what_is_emulated": EMULATED,
+           "calibration": {k: cal[k] for k in ("base_rtt_us", "kernel_answer_us", "user_answer_us")
+                           if cal and k in cal} if cal else None,
+           **extra}
+    doc["goals"] = verdict.goals(results, settings.settings.fallback.deadline_ms, cal, util)
+    return doc
+
+
+def public(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document without the raw curves (JSON-ready)."""
+    out = json.loads(json.dumps(doc, default=_json))
+    return out
+
+
+def _json(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return None  # the raw curves stay out of the JSON
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    if isinstance(v, Percentile):
+        return v.as_dict()
+    return str(v)
+
+
+def strip_curves(doc: dict[str, Any]) -> dict[str, Any]:
+    for arms in doc["scenarios"].values():
+        for r in arms.values():
+            r.pop("_curves", None)
+    return doc
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    lines = ["Predicted (simulator, calibrated) against measured (testbed) for each scenario and arm. "
+             "Percentiles in ms from the planned send, with the measured 95 % distribution-free interval, the "
+             "samples n and those beyond the percentile; * = fewer than 100 beyond it (not meaningful). "
+             "`in` = the measured interval contains the prediction.", "",
+             f"What the testbed emulates and what is real: {doc['what_is_emulated']}.", ""]
+    for sc, arms in doc["scenarios"].items():
+        lines += [f"### {sc} (utilisation {doc['utilisation'].get(sc, math.nan):.0%})", "",
+                  "| arm | metric | measured | predicted | error | in |", "|---|---|---|---|---|---|"]
+        for arm, r in arms.items():
+            gate = "" if r["passed"] else " (GATES FAILED)"
+            for name in verdict.PCT:
+                m = r[name]["measured"]
+                star = "" if r[name]["meaningful"] else "*"
+                lines.append(f"| {arm}{gate} | {name.upper().replace('_', '.')} | {fmt(m['value'])}{star} "
+                             f"({fmt(m['ci_low'])}..{fmt(m['ci_high'])}, n {m['n']}, beyond {m['beyond']}) | "
+                             f"{fmt(r[name]['predicted']['value'])} | {_pct(r[name]['error'])} | "
+                             f"{'yes' if r[name]['contained'] else 'no'} |")
+            for name in verdict.RATIOS:
+                lines.append(f"| {arm} | {name} | {fmt(r[name]['measured'], 5)} | {fmt(r[name]['predicted'], 5)} | "
+                             f"{100 * r[name]['error_points']:+.2f} pt | |")
+            for name in ("p99_jitter_ms", "decision_accuracy"):
+                lines.append(f"| {arm} | {name} | {fmt(r[name]['measured'])} | {fmt(r[name]['predicted'])} | "
+                             f"{_pct(r[name]['error'])} | |")
+            t = r["transitions_to_open"]
+            lines.append(f"| {arm} | breaker openings | {t['measured']} | {t['predicted']} | | |")
+            g = r["generator_lateness_us"]
+            lines.append(f"| {arm} | generator lateness p50/p99/max us | {g['p50']:.1f} / {g['p99']:.1f} / "
+                         f"{g['max']:.0f} | | | |")
+        lines.append("")
+    lines += ["### Goals", "", "| goal | met | numbers |", "|---|---|---|"]
+    for g in doc["goals"]:
+        nums = ", ".join(f"{k} {fmt(v) if not isinstance(v, dict) else v}" for k, v in g.items()
+                         if k not in ("goal", "met"))
+        lines.append(f"| {g['goal']} | {'yes' if g['met'] else '**no**'} | {nums} |")
+    return "\n".join(lines) + "\n"
+
+
+def _pct(e: float) -> str:
+    return "-" if e is None or (isinstance(e, float) and math.isnan(e)) else f"{100 * e:+.1f} %"
+
+
+def write(doc: dict[str, Any], out: Path, command: str) -> dict[str, Path]:
+    """JSON and markdown of every scenario, one CCDF figure per scenario, the sweep figure."""
+    out.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    for sc, arms in doc["scenarios"].items():
+        files[f"{sc}-cdf"] = plots.ccdfs(sc, {a: r["_curves"] for a, r in arms.items()}, out / f"{sc}-cdf.png")
+    if doc.get("sweep"):
+        files["sweep"] = plots.sweep(doc["sweep"], out / "load-sweep.png")
+    record = public(strip_curves(dict(doc)))
+    record["provenance"] = provenance(command=command, seed=doc["seed"], quick=doc["quick"])
+    files["json"] = out / "verification.json"
+    files["json"].write_text(json.dumps(record, indent=1) + "\n")
+    files["md"] = out / "verification.md"
+    files["md"].write_text(f"Command: `{command}`\n\n" + markdown(record))
+    return files

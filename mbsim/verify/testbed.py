@@ -1,0 +1,325 @@
+"""The testbed: two network namespaces joined by veth, the droppers, and the processes of one
+run - the server, the sidecar, the horn's controller, the sender and the receiver.
+
+    [ client ns 10.77.0.1: sender (CPU 1), receiver, sidecar, horn + controller ]
+            <--- veth, droppers at both ingresses --->  [ server ns 10.77.0.2:7000: server ]
+
+Addresses live only inside the namespaces it creates. Neighbour entries are pinned both
+ways, as on a network whose neighbours are known: a partition then drops packets, not ARP
+state. Everything is torn down afterwards - on success, on failure, on Ctrl-C and on
+SIGTERM; the namespaces are recorded with ``mbsim``'s other attachments, so that after a
+SIGKILL the next run (or ``mbsim detach``) removes them.
+
+CPU placement (``pinned``): the sender alone on CPU 1; the server, the receiver, the sidecar
+and the controller on CPU 0. Unpinned, the scheduler places them.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import multiprocessing as mp
+import os
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mbsim.deploy import snapshot_file
+from mbsim.deploy.export import export
+from mbsim.deploy.settings_file import SettingsFile
+from mbsim.engine import draws as draws_mod
+from mbsim.errors import MbsimError
+from mbsim.kernel import horn as H
+from mbsim.kernel import netns, programs, tc
+from mbsim.kernel.apply import Applied
+from mbsim.kernel.dropper import Dropper
+from mbsim.kernel.rig import CLIENT_ADDR, SERVER_ADDR, Rig
+from mbsim.mbb.settings import MbbSettings
+from mbsim.verify import proc
+from mbsim.verify.arms import Arm
+from mbsim.verify.client import ClientConfig, arrays, client_socket, run_receiver, run_sender, run_sidecar
+from mbsim.verify.server import LATE_SAMPLES, ServerConfig, run_server
+from mbsim.world.scenario import Scenario
+
+PORT, SIDECAR_PORT = 7000, 7001
+LEAD_S = 1.0  # from the start of the processes to the first planned send
+SNAPSHOT_KEYS = 1000  # keys 1..1000 are in the snapshot; a request that misses asks for another
+_FORK = mp.get_context("fork")
+
+
+def requests_of(sc: Scenario, seed: int) -> dict[str, np.ndarray]:
+    """The run's requests as the simulator draws them for ``seed``: arrival times (s, from
+    scenario time 0, up to the end), keys (in the snapshot exactly when the simulator's
+    hit draw says so), and the first attempts' service times and spike uniforms."""
+    d = draws_mod.draws(sc, seed)
+    times: list[float] = []
+    rows: list[tuple] = []
+    t = 0.0
+    while True:
+        t += next(d.gaps)
+        if t >= sc.duration_s:
+            break
+        times.append(t)
+        rows.append(next(d.first))
+    n = len(times)
+    first = np.array(rows, dtype=float).reshape(n, -1) if n else np.zeros((0, draws_mod.LOSS_REQUEST))
+    hit = first[:, draws_mod.HIT] < sc.snapshot.hit_ratio
+    idx = np.arange(n)
+    keys = np.where(hit, 1 + idx % SNAPSHOT_KEYS, SNAPSHOT_KEYS + 1 + idx).astype(np.uint32)
+    return {"times": np.array(times), "keys": keys, "service": first[:, draws_mod.SERVICE].copy(),
+            "spike": first[:, draws_mod.SPIKE].copy()}
+
+
+@dataclass
+class RawRun:
+    """What one run on the testbed recorded (times in ns, CLOCK_MONOTONIC)."""
+
+    scenario: Scenario
+    arm: str
+    seed: int
+    t0_ns: int
+    arrays: dict[str, np.ndarray]
+    server: dict[str, Any]
+    transitions: list[tuple[float, int]]  # (scenario s, breaker state 0/1/2)
+    drops: dict[str, tuple[int, int]]
+    pinned: bool
+    controller_log: list[dict] = field(default_factory=list)
+
+
+class Testbed:
+    """The network, for as many runs as needed; a context manager that always tears down."""
+
+    __test__ = False  # not a pytest class, despite its name
+
+    def __init__(self, settings: MbbSettings | None = None, pinned: bool = True) -> None:
+        programs.require_bpf()
+        self.settings = settings or MbbSettings()
+        self.pinned = pinned
+        self.rig = Rig(prefix="mbv")
+        self.tmp = tempfile.TemporaryDirectory(prefix="mbsim-verify-")
+        self._old: dict[int, Any] = {}
+
+    # -- setup and teardown ------------------------------------------------------
+    def __enter__(self) -> Testbed:
+        tc.detach(only_dead=True)  # what a killed run left behind
+        global _OWNER
+        _OWNER = os.getpid()
+        for s in (signal.SIGTERM,):  # SIGTERM tears down like Ctrl-C
+            self._old[s] = signal.signal(s, _raise_interrupt)
+        try:
+            self.rig.up()
+            tc.record_netns(self.rig.client_ns)
+            tc.record_netns(self.rig.server_ns)
+            r = self.rig
+            netns.ip("neigh", "replace", SERVER_ADDR, "lladdr", r.server_mac, "nud", "permanent", "dev",
+                     r.client_dev, netns=r.client_ns)
+            netns.ip("neigh", "replace", CLIENT_ADDR, "lladdr", r.client_mac, "nud", "permanent", "dev",
+                     r.server_dev, netns=r.server_ns)
+            self.to_server = Dropper(r.server_ns, r.server_dev, PORT)  # request leg
+            self.to_client = Dropper(r.client_ns, r.client_dev, PORT)  # response leg
+            d = Path(self.tmp.name)
+            SettingsFile(settings=self.settings).write(d / "settings.json")
+            export(d / "settings.json", d / "out", build_object=False)
+            self.snapshot = {k: f"snap:{k}".encode() for k in range(1, SNAPSHOT_KEYS + 1)}
+            snapshot_file.write(d / "snapshot.json", {k: v.decode() for k, v in self.snapshot.items()})
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            tc.detach_mine()  # droppers, anything the horn left, the namespaces
+            self.rig.down()
+            self.tmp.cleanup()
+        finally:
+            for s, h in self._old.items():
+                signal.signal(s, h)
+            self._old.clear()
+
+    # -- one run -------------------------------------------------------------------
+    @contextlib.contextmanager
+    def services(self, sc: Scenario, arm: Arm, seed: int, t0: int, reqs: dict[str, np.ndarray] | None = None,
+                 sidecar: bool | None = None) -> Iterator[Services]:
+        """The server (and the sidecar, and the horn with its controller, as ``arm`` has
+        them) running until the block ends; everything stops and detaches however it ends."""
+        reqs = reqs if reqs is not None else {"service": np.zeros(0), "spike": np.zeros(0)}
+        cpu = self.cpus()
+        r = self.rig
+        stats = _FORK.RawArray("q", 4 + LATE_SAMPLES)
+        svc = Services(np.frombuffer(stats, dtype=np.int64))
+        scfg = ServerConfig(sc, SERVER_ADDR, PORT, t0, reqs["service"], reqs["spike"], seed)
+        stop_ctl = threading.Event()
+        ctl_thread = None
+        try:
+            svc.procs.append(_start(run_server, (scfg, r.server_ns, cpu.get("server"), svc.server_stats), "server"))
+            if arm.sidecar if sidecar is None else sidecar:
+                svc.sidecar = ("127.0.0.1", SIDECAR_PORT)
+                svc.procs.append(_start(run_sidecar, (r.client_ns, cpu.get("sidecar"), svc.sidecar, self.snapshot),
+                                        "sidecar"))
+            if arm.kernel:
+                d = Path(self.tmp.name)
+                svc.applied = Applied(d / "out", r.client_ns, r.client_dev, f"{SERVER_ADDR}:{PORT}",
+                                      d / "snapshot.json", upstream_mac=r.server_mac, log=svc.log.append)
+                svc.applied.__enter__()
+                ctl_thread = threading.Thread(target=svc.applied.controller.run,  # type: ignore[union-attr]
+                                              args=(None, stop_ctl.is_set), daemon=True)
+                ctl_thread.start()
+            yield svc
+        finally:
+            stop_ctl.set()
+            if ctl_thread is not None:
+                ctl_thread.join(5)
+            if svc.applied is not None:
+                svc.applied.__exit__(None, None, None)
+            _stop(svc.procs)
+
+    def background(self, sc: Scenario, arm: Arm, seed: int, sidecar: bool | None = None):
+        """:meth:`services` for a run without a generator (calibration), starting now."""
+        return self.services(sc, arm, seed, time.monotonic_ns(), sidecar=sidecar)
+
+    def cpus(self) -> dict[str, int]:
+        """Who runs where: the sender alone on CPU 1; the rest on CPU 0 (empty: unpinned)."""
+        return {"server": 0, "sender": 1, "receiver": 0, "sidecar": 0} if self.pinned else {}
+
+    def run(self, sc: Scenario, arm: Arm, seed: int, closed_loop: bool = False, lag_ns: int = 0,
+            stall: tuple[float, float] | None = None, force_open: bool = False) -> RawRun:
+        """``sc`` under ``arm`` for ``sc.duration_s``; ``stall`` = (at s, for s) freezes the
+        server (SIGSTOP) to test that the generator stays open-loop; ``force_open`` holds
+        the arm's breaker open (calibration: every answer comes from the snapshot)."""
+        reqs = requests_of(sc, seed)
+        n = len(reqs["times"])
+        if n == 0:
+            raise MbsimError(f"scenario {sc.name!r} has no request within {sc.duration_s:g} s")
+        a = arrays(n)
+        t0 = time.monotonic_ns() + int(LEAD_S * 1e9)
+        a["planned"][:] = t0 + np.round(reqs["times"] * 1e9).astype(np.int64)
+        a["keys"][:] = reqs["keys"]
+        self._faults(sc, t0)
+        cpu = self.cpus()
+        r = self.rig
+        with self.services(sc, arm, seed, t0, reqs) as svc:
+            if force_open and svc.applied is not None:
+                svc.applied.controller.force(H.OPEN)  # type: ignore[union-attr]
+            ccfg = ClientConfig(arm, sc.client, self.settings.breaker, self.settings.fallback.deadline_ms,
+                                (SERVER_ADDR, PORT), svc.sidecar, t0, proc.realtime_offset_ns(), seed,
+                                closed_loop=closed_loop, lag_ns=lag_ns, force_open=force_open)
+            with netns.inside(r.client_ns):
+                up = client_socket((SERVER_ADDR, PORT))
+                side = client_socket(svc.sidecar) if svc.sidecar else None
+            socks = [s for s in (up, side) if s is not None]
+            go = _FORK.Event()
+            clients = [_FORK.Process(target=run_receiver, args=(ccfg, a, r.client_ns, cpu.get("receiver"), socks, go),
+                                     daemon=True),
+                       _FORK.Process(target=run_sender, args=(ccfg, a, r.client_ns, cpu.get("sender"), up, side, go),
+                                     daemon=True)]
+            try:
+                for p in clients:
+                    p.start()
+                go.set()
+                if stall is not None:
+                    self._stall(svc.procs[0], t0, stall)
+                sender = clients[1]
+                end = t0 + int(sc.duration_s * 1e9) + int(_settle_s(sc, self.settings) * 1e9)
+                while time.monotonic_ns() < end or sender.is_alive():
+                    if not sender.is_alive() and sender.exitcode not in (0, None):
+                        raise MbsimError(f"the testbed's sender failed (exit {sender.exitcode})")
+                    time.sleep(0.05)
+                time.sleep(0.05)  # the last answers reach the receiver
+            finally:
+                _stop(clients)
+                for s in socks:
+                    s.close()
+            stats = svc.server_stats
+        k = int(stats[3])
+        server = {"received": int(stats[0]), "answered": int(stats[1]), "errors": int(stats[2]),
+                  "answer_lateness_ns": stats[4:4 + k].copy()}
+        transitions = _transitions(svc.log, t0) if arm.kernel else []
+        return RawRun(sc, arm.name, seed, t0, a.copy(), server, transitions,
+                      {"to_server": self.to_server.stats(), "to_client": self.to_client.stats()}, self.pinned, svc.log)
+
+    def _faults(self, sc: Scenario, t0: int) -> None:
+        """Loss and partitions of ``sc`` into both droppers (absolute monotonic windows)."""
+        parts = tuple((t0 + int(s * 1e9), t0 + int(e * 1e9)) for s, e in sc.faults.partitions)
+        if len(parts) > 1:
+            raise MbsimError("the testbed's dropper holds one partition window per run")
+        self.to_server.set(sc.network.loss_request, parts)
+        self.to_client.set(sc.network.loss_response, parts)
+
+    @staticmethod
+    def _stall(server: mp.process.BaseProcess, t0: int, stall: tuple[float, float]) -> None:
+        at, length = stall
+        proc.wait_until(t0 + int(at * 1e9), spin_ns=0)
+        os.kill(server.pid, signal.SIGSTOP)  # type: ignore[arg-type]
+        time.sleep(length)
+        os.kill(server.pid, signal.SIGCONT)  # type: ignore[arg-type]
+
+
+@dataclass
+class Services:
+    """The processes behind a run (see :meth:`Testbed.services`)."""
+
+    server_stats: np.ndarray
+    procs: list = field(default_factory=list)
+    sidecar: tuple[str, int] | None = None
+    applied: Applied | None = None
+    log: list[dict] = field(default_factory=list)
+
+
+def _start(target, args: tuple, what: str) -> mp.process.BaseProcess:
+    """Start a service process and wait until it says it is ready."""
+    ready = _FORK.Event()
+    p = _FORK.Process(target=target, args=(*args, ready), daemon=True)
+    p.start()
+    if not ready.wait(10):
+        p.kill()
+        raise MbsimError(f"the testbed's {what} did not start")
+    return p
+
+
+def _stop(procs: list) -> None:
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    for p in procs:
+        p.join(5)
+        if p.is_alive():
+            p.kill()
+            p.join(1)
+
+
+def _settle_s(sc: Scenario, settings: MbbSettings) -> float:
+    """How long after the last planned send the run waits for the last outcomes (s)."""
+    c = sc.client
+    timeout = c.timeout_ms / 1e3 if math.isfinite(c.timeout_ms) else 1.0
+    per_try = timeout + c.backoff_cap_ms / 1e3
+    return min(3.0, max(settings.fallback.deadline_ms / 1e3 + 0.05, per_try * (c.max_retries + 1)) + 0.1)
+
+
+def _transitions(log: list[dict], t0: int) -> list[tuple[float, int]]:
+    """The horn controller's breaker states, in scenario time."""
+    names = {"closed": 0, "open": 1, "half_open": 2}
+    out = []
+    for rec in log:
+        if rec.get("type") == "state":
+            out.append(((rec["t"] * 1e9 - t0) / 1e9, names.get(rec["to"], 0)))
+    return out
+
+
+_OWNER = os.getpid()
+
+
+def _raise_interrupt(signum: int, _frame: Any) -> None:
+    """SIGTERM in the testbed's own process: tear down as on Ctrl-C. A forked helper (pyroute2
+    forks some) inherits the handler; there the signal keeps its usual meaning."""
+    if os.getpid() != _OWNER:
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        return
+    raise KeyboardInterrupt

@@ -1,0 +1,231 @@
+"""The verification testbed for real, shortened for CI: every scenario under every arm in
+namespaces, the open loop under a stalled server, the gates against broken generators,
+calibration from measurement to simulator, teardown, and bad input."""
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from kernel_fixtures import needs_bpf
+
+from mbsim.deploy.settings_file import SettingsFile
+from mbsim.engine.simulate import simulate
+from mbsim.kernel import netns, tc
+from mbsim.verify import calibrate, gates, measure, predict
+from mbsim.verify.arms import ARMS
+from mbsim.verify.testbed import Testbed
+from mbsim.world import catalog
+from mbsim.world.client import Client
+from mbsim.world.faults import Faults
+
+pytestmark = [needs_bpf, pytest.mark.bpf]
+
+
+def short(name: str, duration: float = 3.5) -> object:
+    """A built-in scenario in 3.5 s, its fault moved to 1.5-2.5 s."""
+    sc = catalog.get(name)
+    f = sc.faults
+    if f.down:
+        f = dataclasses.replace(f, down=((1.5, 2.5),))
+    if f.partitions:
+        f = dataclasses.replace(f, partitions=((1.5, 2.5),))
+    w = sc.workload
+    if w.spike_windows:
+        w = dataclasses.replace(w, spike_windows=((1.5, 2.0, 4.0),))
+    return dataclasses.replace(sc, duration_s=duration, warmup_s=0.5, faults=f, workload=w)
+
+
+@pytest.fixture(scope="module")
+def testbed():
+    with Testbed() as tb:
+        yield tb
+
+
+def window(raw, sc):
+    return raw.t0_ns + int(sc.warmup_s * 1e9), raw.t0_ns + int(sc.duration_s * 1e9)
+
+
+@pytest.mark.parametrize("name", ["loss12", "db-down", "tail-spike", "partition"])
+def test_every_scenario_runs_end_to_end_under_every_arm(testbed, name):
+    sc = short(name)
+    out = {}
+    for arm in ARMS.values():
+        deadline = 5.0 if arm.deadline else None
+        raw = testbed.run(sc, arm, seed=1)
+        o = measure.outcomes(raw, deadline)
+        gs, thin = gates.check(o, raw.arrays["planned"], *window(raw, sc), sc.workload.constant)
+        m = measure.metrics(raw, deadline, thin)
+        assert m["requests"] > 0.9 * sc.workload.rate_rps * (sc.duration_s - sc.warmup_s) * 0.95
+        assert m["unresolved"] < 0.01 * len(raw.arrays["planned"])
+        assert {g.name for g in gs} == {"rate", "arrivals", "lateness", "independence"}
+        p = predict.predict(sc, arm, SettingsFile().settings, 1, None)
+        assert p["requests"] > 0
+        out[arm.name] = m
+    # what the arms are for, measured: the horn answers everything, the others do not always
+    assert out["horn"]["success_ratio"] >= 0.999
+    if name in ("db-down", "partition"):
+        assert out["none"]["success_ratio"] < 0.95
+        assert out["horn"]["fallback_ratio"] > 0.1 and out["horn"]["p99_ms"] < 6.0
+    if name == "loss12":
+        lost = 1 - 0.88 ** 2
+        assert out["horn"]["fallback_ratio"] == pytest.approx(lost, abs=0.02)
+
+
+def test_the_plain_service_matches_its_prediction(testbed):
+    """At 31 % load with no fault, the testbed's P50 is the model's within 10 % (one run)."""
+    sc = dataclasses.replace(catalog.get("loss12"), duration_s=4.0, warmup_s=1.0,
+                             network=dataclasses.replace(catalog.get("loss12").network, loss_request=0.0,
+                                                         loss_response=0.0))
+    raw = testbed.run(sc, ARMS["none"], seed=3)
+    m = measure.metrics(raw, None)
+    cal = {"base_rtt_us": {"mean": 60.0}, "kernel_answer_us": {"samples": [5.0]}, "user_answer_us": {"samples": [50.0]}}
+    p = predict.predict(sc, ARMS["none"], SettingsFile().settings, 3, cal)
+    assert m["p50_ms"] == pytest.approx(p["p50_ms"], rel=0.10)
+    assert m["success_ratio"] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_the_generator_stays_open_loop_when_the_server_stalls(testbed):
+    sc = dataclasses.replace(catalog.get("loss12"), duration_s=3.0, warmup_s=0.5,
+                             network=dataclasses.replace(catalog.get("loss12").network, loss_request=0.0,
+                                                         loss_response=0.0),
+                             workload=dataclasses.replace(catalog.get("loss12").workload, rate_rps=2000.0),
+                             client=Client(timeout_ms=2000.0, max_retries=0))
+    stall_at, stall = 1.5, 0.2
+    raw = testbed.run(sc, ARMS["none"], seed=4, stall=(stall_at, stall))
+    o = measure.outcomes(raw, None)
+    planned_s = (raw.arrays["planned"] - raw.t0_ns) / 1e9
+    during = (planned_s >= stall_at + 0.005) & (planned_s < stall_at + stall - 0.02)
+    assert during.sum() > 200
+    # the schedule held: sends went out on time while the server was frozen
+    assert np.percentile(o.lateness_ns[during], 99) < 100_000
+    # and those requests waited for the stall: latency about (stall end - planned send)
+    expect = stall_at + stall - planned_s[during]
+    got = o.latency_s[during]
+    assert np.all(got >= expect - 0.01) and np.median(got - expect) < 0.02
+    before = (planned_s > 0.6) & (planned_s < stall_at - 0.1)
+    assert np.median(o.latency_s[before]) < 0.005
+
+
+@pytest.mark.parametrize("broken", [{"closed_loop": True}, {"lag_ns": 60_000}], ids=["closed-loop", "lagging"])
+def test_the_gates_catch_a_broken_generator(testbed, broken):
+    sc = short("loss12", 2.5)
+    raw = testbed.run(sc, ARMS["none"], seed=5, **broken)
+    o = measure.outcomes(raw, None)
+    gs, _ = gates.check(o, raw.arrays["planned"], *window(raw, sc), True)
+    assert not gates.passed(gs), [g.as_dict() for g in gs]
+    good = testbed.run(sc, ARMS["none"], seed=5)
+    o = measure.outcomes(good, None)
+    gs, _ = gates.check(o, good.arrays["planned"], *window(good, sc), True)
+    assert gates.passed(gs), [g.as_dict() for g in gs]
+
+
+def test_calibration_is_measured_stored_and_fed_to_the_simulator(tmp_path):
+    doc = calibrate.calibrate(rounds=100, duration_s=1.5)
+    path = calibrate.save(doc, tmp_path / "cal.json")
+    back = calibrate.load(path)
+    assert back["provenance"]["kernel"] and back["kernel_to_user_p50_ratio"] > 1
+    for key in ("base_rtt_us", "kernel_answer_us", "user_answer_us", "generator_lateness_us"):
+        assert back[key]["n"] > 100 and back[key]["p50"] >= 0
+    sc = calibrate.apply(catalog.get("db-down"), back, "horn")
+    assert sc.network.rtt_ms == pytest.approx(back["base_rtt_us"]["mean"] / 1e3)
+    assert list(sc.snapshot.latency_samples_us) == back["kernel_answer_us"]["samples"]
+    r = simulate(sc, policy="horn", seed=1, duration_s=6)
+    assert r["fallback_ratio"] > 0.1  # the simulator ran on the measured constants
+    (tmp_path / "broken.json").write_text(json.dumps({**back, "kernel_answer_us": {"samples": []}}))
+    with pytest.raises(Exception, match="no usable samples"):
+        calibrate.load(tmp_path / "broken.json")
+
+
+def _ours():
+    return [ns for ns in os.listdir("/var/run/netns") if ns.startswith("mbv")] if os.path.isdir("/var/run/netns") \
+        else []
+
+
+def _scenario_file(tmp_path):
+    sc = dataclasses.replace(short("db-down", 3.0), name="ci-db-down")
+    from mbsim.params import to_dict
+    path = tmp_path / "ci.json"
+    path.write_text(json.dumps(to_dict(sc)))
+    return path
+
+
+def test_teardown_leaves_nothing_after_a_run_and_after_sigkill(tmp_path):
+    before = set(_ours())
+    cmd = [sys.executable, "-m", "mbsim", "verify", "--scenario", str(_scenario_file(tmp_path)), "--arms", "horn",
+           "--no-pinning-check", "--out", str(tmp_path / "out"), "--json", "--calibration", str(tmp_path / "none.json")]
+    calibrate.save({"schema": calibrate.SCHEMA, "base_rtt_us": {"mean": 60.0, "samples": [60.0]},
+                    "kernel_answer_us": {"samples": [5.0]}, "user_answer_us": {"samples": [50.0]}},
+                   tmp_path / "none.json")
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(r.stdout)
+    horn = doc["scenarios"]["ci-db-down"]["horn"]
+    assert "p99_99" in horn["measured"] and "error" in horn["p99"]
+    assert (tmp_path / "out" / "verification.json").is_file() and (tmp_path / "out" / "ci-db-down-cdf.png").is_file()
+    assert set(_ours()) == before and not tc.snapshot()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and set(_ours()) == before:
+        time.sleep(0.1)
+    time.sleep(1.5)  # mid-run: the horn attached, the processes running
+    p.send_signal(signal.SIGKILL)
+    p.wait(10)
+    left = set(_ours()) - before
+    assert left  # SIGKILL leaves the namespaces behind...
+    time.sleep(0.5)  # ...and its children die with it (PR_SET_PDEATHSIG)
+    r = subprocess.run([sys.executable, "-m", "mbsim", "detach"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert set(_ours()) == before and not tc.snapshot()
+    assert not any(netns.exists(ns) for ns in left)
+
+
+def test_sigterm_tears_down_a_running_verification(tmp_path):
+    before = set(_ours())
+    calibrate.save({"schema": calibrate.SCHEMA, "base_rtt_us": {"mean": 60.0, "samples": [60.0]},
+                    "kernel_answer_us": {"samples": [5.0]}, "user_answer_us": {"samples": [50.0]}},
+                   tmp_path / "c.json")
+    p = subprocess.Popen([sys.executable, "-m", "mbsim", "verify", "--scenario", str(_scenario_file(tmp_path)),
+                          "--arms", "horn", "--no-pinning-check", "--no-save", "--calibration",
+                          str(tmp_path / "c.json")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and set(_ours()) == before:
+        time.sleep(0.1)
+    time.sleep(1.0)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "interrupted" in err and "Traceback" not in err, err
+    assert set(_ours()) == before and not tc.snapshot()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--scenario", "nowhere"], "unknown scenario 'nowhere'"),
+    (["--arms", "horn,cape"], "unknown arm 'cape'"),
+    (["--retries", "99"], "--retries must be within"),
+])
+def test_bad_input_is_one_line(args, message):
+    r = subprocess.run([sys.executable, "-m", "mbsim", "verify", *args], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and message in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr
+
+
+def test_settings_that_fail_validation_are_one_line(tmp_path):
+    (tmp_path / "s.json").write_text('{"schema": "mbsim.settings/1", "settings": {"fallback": {"deadline_ms": -2}}}')
+    r = subprocess.run([sys.executable, "-m", "mbsim", "verify", "--settings", str(tmp_path / "s.json")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "deadline_ms must be positive" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_without_root_it_says_so_and_that_the_simulator_works(tmp_path):
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "mbsim",
+                        "verify", "--scenario", "db-down"], capture_output=True, text=True,
+                       env={**os.environ, "HOME": str(tmp_path)}, timeout=60)
+    assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
+    assert "needs root" in r.stderr and "mbsim simulate" in r.stderr
+
+
+def test_unused_faults_helper_is_consistent():
+    assert short("db-down").faults.down == ((1.5, 2.5),) and isinstance(short("loss12").faults, Faults)
