@@ -16,14 +16,17 @@ filter at mbsim's handle and priority, already uses, and names it.
 """
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import os
 import subprocess
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mbsim.errors import MbsimError
 from mbsim.kernel import netns
@@ -32,6 +35,7 @@ HANDLE = 0x4D42
 PRIO = 49
 PARENTS = {"ingress": "ffff:fff2", "egress": "ffff:fff3"}
 STATE = Path(os.environ.get("MBSIM_STATE", "/run/mbsim/attached.json"))
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -78,14 +82,26 @@ def _forget(a: Attachment) -> None:
     _write_state([x for x in _read_state() if x != a])
 
 
-def _ipr(ns: str | None):
+def _netlink(ns: str | None, op: Callable[[Any], T]) -> T:
+    """``op(ipr)`` with a pyroute2 socket in namespace ``ns`` (None: ours). pyroute2 runs its
+    own asyncio loop, which cannot start inside a running one (a Jupyter kernel's): there it
+    runs in a thread of its own."""
     from pyroute2 import IPRoute, NetNS
-    return NetNS(ns) if ns else IPRoute()
+
+    def call() -> T:
+        with (NetNS(ns) if ns else IPRoute()) as ipr:
+            return op(ipr)
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return call()
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result()
 
 
 def ifindex(ns: str | None, dev: str) -> int:
-    with _ipr(ns) as ipr:
-        found = ipr.link_lookup(ifname=dev)
+    found = _netlink(ns, lambda ipr: ipr.link_lookup(ifname=dev))
     if not found:
         where = f"namespace {ns!r}" if ns else "the root namespace"
         raise MbsimError(f"no interface {dev!r} in {where}")
@@ -167,22 +183,20 @@ def attach(fn, ns: str | None, dev: str, direction: str, prio: int = PRIO) -> At
     idx = ifindex(ns, dev)
     if not has_clsact(ns, dev):
         qd = _record(Attachment(ns, dev, "qdisc", 0, "clsact", os.getpid(), started=time.time()))
-        with _ipr(ns) as ipr:
-            try:
-                ipr.tc("add", "clsact", idx)
-            except Exception as exc:
-                _forget(qd)  # someone else added it in between: not ours
-                if getattr(exc, "code", None) != errno.EEXIST:
-                    raise MbsimError(f"cannot add clsact on {dev}: {exc}") from None
+        try:
+            _netlink(ns, lambda ipr: ipr.tc("add", "clsact", idx))
+        except Exception as exc:
+            _forget(qd)  # someone else added it in between: not ours
+            if getattr(exc, "code", None) != errno.EEXIST:
+                raise MbsimError(f"cannot add clsact on {dev}: {exc}") from None
     a = _record(Attachment(ns, dev, direction, prio, name, os.getpid(), prog_id=prog_id(fn.fd),
                            started=time.time()))
-    with _ipr(ns) as ipr:
-        try:
-            ipr.tc("add-filter", "bpf", idx, HANDLE, fd=fn.fd, name=fn.name, parent=PARENTS[direction],
-                   classid=1, direct_action=True, prio=prio)
-        except Exception as exc:
-            _forget(a)  # nothing was attached: never delete what sits there
-            raise MbsimError(f"cannot attach {name} at {dev} {direction}: {exc}") from None
+    try:
+        _netlink(ns, lambda ipr: ipr.tc("add-filter", "bpf", idx, HANDLE, fd=fn.fd, name=fn.name,
+                                        parent=PARENTS[direction], classid=1, direct_action=True, prio=prio))
+    except Exception as exc:
+        _forget(a)  # nothing was attached: never delete what sits there
+        raise MbsimError(f"cannot attach {name} at {dev} {direction}: {exc}") from None
     return a
 
 
@@ -200,12 +214,12 @@ def _delete_filter(a: Attachment) -> bool:
     if not attached(a):
         return False
     idx = ifindex(a.netns, a.dev)
-    with _ipr(a.netns) as ipr:
-        try:
-            ipr.tc("del-filter", "bpf", idx, HANDLE, parent=PARENTS[a.direction], prio=a.prio)
-            return True
-        except Exception:
-            return False
+    try:
+        _netlink(a.netns, lambda ipr: ipr.tc("del-filter", "bpf", idx, HANDLE, parent=PARENTS[a.direction],
+                                             prio=a.prio))
+        return True
+    except Exception:
+        return False
 
 
 def _delete_qdisc(a: Attachment) -> bool:
@@ -216,12 +230,11 @@ def _delete_qdisc(a: Attachment) -> bool:
         return False
     if not has_clsact(a.netns, a.dev) or any_filters(a.netns, a.dev):
         return False
-    with _ipr(a.netns) as ipr:
-        try:
-            ipr.tc("del", "clsact", idx)
-            return True
-        except Exception:
-            return False
+    try:
+        _netlink(a.netns, lambda ipr: ipr.tc("del", "clsact", idx))
+        return True
+    except Exception:
+        return False
 
 
 def neighbour(ns: str | None, dev: str, addr: str) -> dict[str, Any] | None:
