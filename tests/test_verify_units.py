@@ -1,6 +1,7 @@
 """The verification's arithmetic, without a testbed: outcomes from recorded times, the
 validity gates, and the percentile intervals against their promised coverage."""
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -69,6 +70,30 @@ def test_the_arrival_gate_tells_poisson_sends_from_a_generator_that_is_not():
     assert not gates.arrivals_gate(paced, True).passed
     assert gates.arrivals_gate(paced, False).passed  # a varying rate is not tested, and says so
     assert "not tested" in gates.arrivals_gate(paced, False).note
+
+
+def test_the_arrival_gate_forgives_the_sender_s_microseconds_not_a_wrong_rate():
+    """At 10K req/s a sender that needs 8 us a send stretches every shorter gap: a test
+    of every gap refuses it, the gate (gaps beyond 25 us, less 25 us) does not; a
+    generator at a wrong rate, or pacing, is still refused."""
+    rng = np.random.default_rng(4)
+    planned = np.cumsum(rng.exponential(100_000, 50_000))
+    sent = np.empty_like(planned)
+    free = 0.0
+    for k, t in enumerate(planned):  # the sender is busy 8 us after each send
+        sent[k] = max(t, free)
+        free = sent[k] + 8_000
+    sent = sent.astype(np.int64)
+    from scipy import stats
+    every = np.random.default_rng(0xAD).choice(np.diff(sent) / 1e9, 1000, replace=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        assert stats.anderson(every, dist="expon").statistic > 1.96  # the naive test refuses it
+    assert gates.arrivals_gate(sent, True).passed
+    bursty = np.sort(np.concatenate([planned[::2], planned[::2] + 1_000])).astype(np.int64)  # pairs
+    assert not gates.arrivals_gate(bursty, True).passed
+    paced = np.cumsum(np.full(50_000, 100_000) + rng.normal(0, 2_000, 50_000)).astype(np.int64)
+    assert not gates.arrivals_gate(paced, True).passed
 
 
 def test_the_rate_and_lateness_gates():

@@ -79,7 +79,8 @@ class ClientConfig:
     t0_ns: int
     rt_offset_ns: int  # CLOCK_REALTIME - CLOCK_MONOTONIC
     seed: int
-    reask_ms: float = 1.0
+    reask_ms: float = 1.0  # over the veth, where the dropper can lose a re-ask (horn arm)
+    sidecar_reask_ms: float = 50.0  # over loopback, lossless: only a full socket buffer loses one
     closed_loop: bool = False  # a deliberately broken generator (tests of the validity gates)
     lag_ns: int = 0  # another one: every send this late
     force_open: bool = False  # calibration: the breaker arm's breaker refuses everything
@@ -112,7 +113,9 @@ class Sender:
         self.ring_r = 0
         self.timeout_ns = int(cfg.client.timeout_ms * 1e6) if math.isfinite(cfg.client.timeout_ms) else 1 << 62
         self.deadline_ns = int(cfg.deadline_ms * 1e6)
-        self.reask_ns = int(cfg.reask_ms * 1e6)
+        # a re-ask to the sidecar repeated every millisecond would flood it whenever it is slower
+        # than that (under load it shares a CPU with the server): a feedback, not a client
+        self.reask_ns = int((cfg.sidecar_reask_ms if cfg.arm.sidecar else cfg.reask_ms) * 1e6)
         self.reasks = np.zeros(self.n, dtype=np.int16)
         self.state = 0
 

@@ -177,38 +177,49 @@ def strip_curves(doc: dict[str, Any]) -> dict[str, Any]:
 def markdown(doc: dict[str, Any]) -> str:
     lines = ["Predicted (simulator, calibrated) against measured (testbed) for each scenario and arm. "
              "Percentiles in ms from the planned send, with the measured 95 % distribution-free interval, the "
-             "samples n and those beyond the percentile; * = fewer than 100 beyond it (not meaningful). "
-             "`in` = the measured interval contains the prediction.", "",
+             "samples n and those beyond the percentile (of every k-th request when consecutive latencies are "
+             "correlated: the interval is as wide as n / k independent samples allow); * = fewer than 100 beyond "
+             "it (not meaningful). `in` = the measured interval contains the prediction. A run whose validity "
+             "gates failed is marked, with the gates that failed: its numbers are not a measurement.", "",
              f"What the testbed emulates and what is real: {doc['what_is_emulated']}.", ""]
     for sc, arms in doc["scenarios"].items():
         lines += [f"### {sc} (utilisation {doc['utilisation'].get(sc, math.nan):.0%})", "",
                   "| arm | metric | measured | predicted | error | in |", "|---|---|---|---|---|---|"]
         for arm, r in arms.items():
-            gate = "" if r["passed"] else " (GATES FAILED)"
+            failed = [g["name"] for g in r["gates"] if not g["passed"] and g["name"] != "independence"]
+            gate = f" (INVALID: {', '.join(failed)} gate)" if failed else ""
+            every = f", every {r['thin']}th" if r.get("thin", 1) > 1 else ""
             for name in verdict.PCT:
                 m = r[name]["measured"]
                 star = "" if r[name]["meaningful"] else "*"
                 lines.append(f"| {arm}{gate} | {name.upper().replace('_', '.')} | {fmt(m['value'])}{star} "
-                             f"({fmt(m['ci_low'])}..{fmt(m['ci_high'])}, n {m['n']}, beyond {m['beyond']}) | "
+                             f"({fmt(m['ci_low'])}..{fmt(m['ci_high'])}, n {m['n']}{every}, beyond {m['beyond']}) | "
                              f"{fmt(r[name]['predicted']['value'])} | {_pct(r[name]['error'])} | "
                              f"{'yes' if r[name]['contained'] else 'no'} |")
             for name in verdict.RATIOS:
-                lines.append(f"| {arm} | {name} | {fmt(r[name]['measured'], 5)} | {fmt(r[name]['predicted'], 5)} | "
+                lines.append(f"| {arm}{gate} | {name} | {fmt(r[name]['measured'], 5)} | "
+                             f"{fmt(r[name]['predicted'], 5)} | "
                              f"{100 * r[name]['error_points']:+.2f} pt | |")
             for name in ("p99_jitter_ms", "decision_accuracy"):
-                lines.append(f"| {arm} | {name} | {fmt(r[name]['measured'])} | {fmt(r[name]['predicted'])} | "
+                lines.append(f"| {arm}{gate} | {name} | {fmt(r[name]['measured'])} | {fmt(r[name]['predicted'])} | "
                              f"{_pct(r[name]['error'])} | |")
             t = r["transitions_to_open"]
-            lines.append(f"| {arm} | breaker openings | {t['measured']} | {t['predicted']} | | |")
+            lines.append(f"| {arm}{gate} | breaker openings | {t['measured']} | {t['predicted']} | | |")
             g = r["generator_lateness_us"]
-            lines.append(f"| {arm} | generator lateness p50/p99/max us | {g['p50']:.1f} / {g['p99']:.1f} / "
+            lines.append(f"| {arm}{gate} | generator lateness p50/p99/max us | {g['p50']:.1f} / {g['p99']:.1f} / "
                          f"{g['max']:.0f} | | | |")
+            ind = next((g for g in r["gates"] if g["name"] == "independence"), None)
+            if ind is not None and not ind["passed"]:
+                lines.append(f"| {arm} | note | {ind['note']} | | | |")
         lines.append("")
     lines += ["### Goals", "", "| goal | met | numbers |", "|---|---|---|"]
     for g in doc["goals"]:
         nums = ", ".join(f"{k} {fmt(v) if not isinstance(v, dict) else v}" for k, v in g.items()
-                         if k not in ("goal", "met"))
-        lines.append(f"| {g['goal']} | {'yes' if g['met'] else '**no**'} | {nums} |")
+                         if k not in ("goal", "met", "valid"))
+        met = "yes" if g["met"] else "**no**"
+        if g.get("valid") is False:
+            met += " (invalid run)"
+        lines.append(f"| {g['goal']} | {met} | {nums} |")
     return "\n".join(lines) + "\n"
 
 
