@@ -12,7 +12,9 @@ Percentiles get distribution-free intervals and their sample counts beyond them
 (:func:`mbsim.metrics.intervals.percentile`). When consecutive latencies are correlated
 (the gate in :mod:`mbsim.verify.gates` finds the thinning k under which they are not), the
 estimates use every request but the intervals and the counts beyond are those of n / k
-independent ones: wider, and honest.
+independent ones: wider, and honest. When no k up to 64 makes them independent (a fault
+that lasts seconds), the intervals are widened further by sectioning (batch quantiles over
+20 consecutive blocks of the run).
 """
 from __future__ import annotations
 
@@ -77,10 +79,16 @@ def outcomes(raw: RawRun, deadline_ms: float | None) -> Outcomes:
     return Outcomes(kind, at, lat, lat_u, first - planned, ~unresolved & (at >= start) & (at < end))
 
 
-def percentiles(lat_s: np.ndarray, thin: int = 1) -> dict[str, Percentile]:
-    """P50 ... P99.99 (ms) with intervals as wide as ``n / thin`` independent latencies allow."""
+SECTIONS = 20  # blocks of a run whose latencies stay correlated however thinned
+
+
+def percentiles(lat_s: np.ndarray, thin: int = 1, correlated: bool = False) -> dict[str, Percentile]:
+    """P50 ... P99.99 (ms) with intervals as wide as ``n / thin`` independent latencies
+    allow, and, when they stay ``correlated`` however thinned, as wide as the spread of
+    the run's 20 consecutive sections makes them."""
     x = lat_s * 1e3
-    return {name: percentile(x, q, thin=thin) for name, q in QUANTILES.items()}
+    return {name: percentile(x, q, thin=thin, sections=SECTIONS if correlated else 0)
+            for name, q in QUANTILES.items()}
 
 
 def per_second(o: Outcomes, raw: RawRun) -> list[tuple[int, int, float]]:
@@ -125,7 +133,7 @@ def decision_accuracy(raw: RawRun, every_s: float = 0.01) -> float:
     return float(np.mean(blocks == truth)) if ts.size else math.nan
 
 
-def metrics(raw: RawRun, deadline_ms: float | None, thin: int = 1) -> dict[str, Any]:
+def metrics(raw: RawRun, deadline_ms: float | None, thin: int = 1, correlated: bool = False) -> dict[str, Any]:
     """The simulator's headline metrics, measured; percentiles as :class:`Percentile`."""
     o = outcomes(raw, deadline_ms)
     w = o.in_window
@@ -143,15 +151,15 @@ def metrics(raw: RawRun, deadline_ms: float | None, thin: int = 1) -> dict[str, 
         "real_success_ratio": share(counts["success"]),
         **{f"{k}_ratio": share(v) for k, v in counts.items() if k != "success"},
         "latency_mean_ms": float(np.mean(lat) * 1e3) if total else math.nan,
-        "percentiles": percentiles(lat, thin),
-        "percentiles_uncorrected": percentiles(o.latency_uncorrected_s[w], thin),
+        "percentiles": percentiles(lat, thin, correlated),
+        "percentiles_uncorrected": percentiles(o.latency_uncorrected_s[w], thin, correlated),
         "p99_jitter_ms": float(np.std(p99s, ddof=1)) if p99s.size > 1 else math.nan,
         "decision_accuracy": decision_accuracy(raw),
         "transitions_to_open": sum(1 for _, s in states if s == 1),
         "goodput_rps": (counts["success"] + counts["fallback"]) / span,
         "counts": counts,
         "unresolved": int(np.sum(o.kind == UNRESOLVED)),
-        "thin": thin,
+        "thin": thin, "sectioned": correlated,
     }
     for name, p in out["percentiles"].items():
         out[f"{name}_ms"] = p.value
