@@ -5,15 +5,26 @@ with a ``validate()`` method. This module turns user input into those objects:
 
 * unknown names are errors (with the list of known ones), never silently ignored;
 * duplicate names (in JSON objects or repeated ``--set``) are errors;
-* lists become tuples so that objects stay hashable and comparable.
+* lists become tuples so that objects stay hashable and comparable;
+* every number is finite and within bounds (:class:`Params`), before the class's own rules.
+
+Bounds. No parameter takes NaN, and none takes infinity but those a class lists in
+``NO_LIMIT`` (``client.timeout_ms``: infinity is "never time out"); elsewhere "no limit"
+is spelled 0 or -1, and the parameter's docstring says so. The unit in a name sets a ceiling: ``*_ms``
+at most 3,600,000 (an hour), ``*_s`` at most 86,400 (a day), ``*_us`` at most 3.6e9,
+``*_rps`` at most 1,000,000; a count (an integer) at most 1,000,000; any other number at
+most 1e9 (ratios and percentages are narrower, by their class's rules). A class narrows these
+in ``BOUNDS`` (``Service.workers`` is at most 100,000, ``TopologySettings.sample_ms`` at
+least 1 ms); ``mbsim params`` and the README list them.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from collections.abc import Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from mbsim.errors import ConfigError
 
@@ -95,6 +106,18 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+def merge(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``changes`` applied, nested mappings merged key by key (a change to
+    one field of a group keeps the group's other fields)."""
+    out = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in pairs:
@@ -174,11 +197,71 @@ def require(cond: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+#: ceilings by the unit at the end of a name, for counts (integers), and for the rest
+UNIT_CEILINGS = {"_ms": 3_600_000.0, "_s": 86_400.0, "_us": 3.6e9, "_rps": 1e6}
+COUNT_CEILING = 1_000_000
+NUMBER_CEILING = 1e9
+
+
+def ceiling(name: str, value: Any) -> float:
+    """The generic upper bound of a parameter called ``name`` holding ``value``."""
+    for suffix, top in UNIT_CEILINGS.items():
+        if name.endswith(suffix):
+            return top
+    return float(COUNT_CEILING) if isinstance(value, int) else NUMBER_CEILING
+
+
+def _numbers(value: Any) -> Iterable[float]:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, (int, float)):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for v in value:
+            yield from _numbers(v)
+
+
+def _show(x: float) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() and abs(x) >= 1e4 else f"{x:g}"
+
+
 class Params:
-    """Base of parameter dataclasses: validated as soon as they are built."""
+    """Base of parameter dataclasses: validated as soon as they are built.
+
+    ``NAME`` is the group's dotted name in messages (``service``); ``BOUNDS`` maps a field
+    to its inclusive (low, high), narrowing the generic bounds of the module docstring."""
+
+    NAME: ClassVar[str] = ""
+    BOUNDS: ClassVar[Mapping[str, tuple[float, float]]] = {}
+    NO_LIMIT: ClassVar[frozenset[str]] = frozenset()  # fields where +infinity means no limit
 
     def __post_init__(self) -> None:
+        self.check_numbers()
         self.validate()
+
+    def check_numbers(self) -> None:
+        """Every number finite; every number field within its bounds."""
+        prefix = f"{self.NAME}." if self.NAME else ""
+        for f in dataclasses.fields(typing.cast(Any, self)):
+            value = getattr(self, f.name)
+            if dataclasses.is_dataclass(value):
+                continue
+            if f.name in self.NO_LIMIT and value == math.inf:
+                continue
+            for x in _numbers(value):
+                require(math.isfinite(x), f"{prefix}{f.name} must be a finite number, got {x!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            low, high = self.BOUNDS.get(f.name, (-math.inf, ceiling(f.name, value)))
+            require(low <= value <= high, f"{prefix}{f.name} must be {_range(low, high)}, got {_show(value)}")
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for values that cannot be used."""
+
+
+def _range(low: float, high: float) -> str:
+    if low == -math.inf:
+        return f"at most {_show(high)}"
+    if high == math.inf:
+        return f"at least {_show(low)}"
+    return f"in [{_show(low)}, {_show(high)}]"

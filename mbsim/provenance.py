@@ -31,6 +31,34 @@ def git_revision(cwd: str | os.PathLike | None = None) -> dict[str, Any]:
     return {"commit": sha, "dirty": dirty}
 
 
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "data"
+
+
+def guard_write(target: str | os.PathLike, allow_dirty: bool = False) -> None:
+    """Refuse to write results under the repository's ``data/`` from a tree with
+    uncommitted changes to tracked files, unless ``allow_dirty``: a result there must say
+    which code made it. Elsewhere anything goes (the provenance still says dirty)."""
+    from mbsim.errors import ConfigError
+
+    where = Path(target).resolve()
+    if allow_dirty or not where.is_relative_to(DATA):
+        return
+    git = git_revision(ROOT)
+    if git["dirty"]:
+        raise ConfigError(f"{target} is under data/, and the working tree has uncommitted changes: commit them "
+                          f"first, or pass --allow-dirty (the result will say it came from a dirty tree)")
+
+
+def dirty_banner(prov: dict[str, Any]) -> str:
+    """A line for the top of a markdown result written from a dirty tree ('' otherwise)."""
+    git = prov.get("git") or {}
+    if git.get("dirty"):
+        return (f"**Written from a dirty tree** (commit {str(git.get('commit'))[:12]} plus uncommitted changes): "
+                f"these numbers may not be reproducible from any commit.\n\n")
+    return ""
+
+
 def versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for name in PACKAGES:

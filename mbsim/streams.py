@@ -13,6 +13,8 @@ from itertools import chain
 
 import numpy as np
 
+from mbsim.errors import ConfigError
+
 #: Stream names in spawn order. Appending is safe; reordering changes every result.
 STREAMS: tuple[str, ...] = (
     "arrival",          # exponential gaps of the candidate arrival process (s)
@@ -29,6 +31,16 @@ STREAMS: tuple[str, ...] = (
 )
 
 BLOCK = 4096
+
+
+MAX_SEED = 2 ** 63  # seeds are integers in [0, MAX_SEED)
+
+
+def check_seed(seed: object) -> int:
+    """``seed`` as an int, or a one-line :class:`ConfigError`."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= int(seed) < MAX_SEED:
+        raise ConfigError(f"a seed is an integer in [0, 2**63), got {seed!r}")
+    return int(seed)
 
 
 def spawn(seed: int) -> dict[str, np.random.Generator]:

@@ -18,7 +18,6 @@ import hashlib
 import json
 import math
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +75,9 @@ def cases() -> list[tuple[str, str]]:
 
 
 def compute(workers: int = 2) -> dict[str, str]:
-    with ProcessPoolExecutor(workers) as pool:
+    from mbsim import processes
+
+    with processes.pool(workers) as pool:
         return dict(pool.map(digest, cases()))
 
 

@@ -41,9 +41,9 @@ def test_done_when_command_prints_every_metric():
     (["simulate", "--set", "buffer.nonsense=1"], "unknown parameter buffer.nonsense"),
     (["simulate", "--set", "bogus=1"], "unknown parameter 'bogus'"),
     (["simulate", "--policy", "none", "--set", "buffer.window_min_ms=60"], "policy 'none' has"),
-    (["simulate", "--duration", "-3"], "--duration must be positive"),
+    (["simulate", "--duration", "-3"], "--duration: must be a number in (0, 86400]"),
     (["bench", "nothing"], "unknown benchmark"),
-    (["simulate", "--seed", "x"], "invalid int value"),
+    (["simulate", "--seed", "x"], "a seed is an integer in [0, 2**63)"),
 ])
 def test_bad_input_is_one_line_without_traceback(args, message):
     r = run(*args)

@@ -39,10 +39,38 @@ def test_quick_study_writes_table_figures_and_provenance(quick):
     assert rec["provenance"]["git"] and rec["provenance"]["packages"]["simpy"]
     assert len(rec["seeds"]) == 5 and rec["verdicts"]
     md = (out / "results.md").read_text()
-    assert "| policy | P99 ms | P99 jitter ms | success | fallback | decision acc. | CPU us/decision |" in md
+    assert ("| policy | P99 ms | P99.99 ms | P99 jitter ms | success | fallback | decision acc. | CPU us/decision |"
+            in md)
+    assert rec["scenario_params"]["workload"]["rate_rps"] == 10000.0  # what ran is recorded
+    assert rec["policies"]["mbb"]["params"]["fallback"]["deadline_ms"] == 5.0
+    assert rec["policies"]["hystrix"]["params"]["execution_timeout_ms"] == 1000.0
+    # P99.99 of a 6 s run at 10K req/s has ~5 samples beyond it: marked, and never compared
+    assert all(not row["p9999_ms_meaningful"] for row in rec["policies"].values())
+    assert "p9999_ms not compared (fewer than 100 samples beyond it)" in md
+    assert "p9999_ms wins" not in md and "p9999_ms loses" not in md
     assert "mbb vs hystrix:" in md
     for fig in ("latency-cdf.png", "p99-over-time.png", "state-timeline.png"):
         assert (out / fig).stat().st_size > 10_000
+
+
+def test_two_policies_capped_at_one_bucket_tie_at_the_cap():
+    """mbb and horn both answer late requests at the 5 ms deadline: under 12 % loss their
+    P99 is deadline + the snapshot's answer in every replication, one histogram bucket, and
+    a paired interval of zero width would claim a difference out of nothing."""
+    st = compare("loss12", ["mbb", "horn"], reps=3, quick=True, cpu=False, workers=1)
+    p99 = [r["metrics"]["p99_ms"] for name in ("mbb", "horn") for r in st.summaries[name].runs]
+    assert max(p99) <= min(p99) * 1.001  # the cap: one bucket
+    verdict = st.verdicts()[0]
+    assert "p99_ms ties at the cap" in verdict
+    ci = st.summaries["mbb"].intervals["p99_ms"]
+    assert ci.high - ci.low >= ci.mean * 0.001 * 0.99  # at least the bucket, never zero width
+
+
+def test_at_one_cap_is_one_bucket_and_no_wider():
+    from mbsim.comparison.compare import at_one_cap
+    assert at_one_cap([5.015, 5.015], [5.015, 5.0151])
+    assert not at_one_cap([5.015, 5.015], [5.015, 5.03])
+    assert not at_one_cap([], [])
 
 
 def test_paired_differences_use_common_random_numbers():
@@ -57,7 +85,7 @@ def test_paired_differences_use_common_random_numbers():
 
 @pytest.mark.parametrize("args, message", [
     (["compare", "--policies", "hystrix,nope"], "unknown policy 'nope'"),
-    (["compare", "--reps", "1"], "at least 2"),
+    (["compare", "--reps", "1"], "--reps: must be in [2, 1,000]"),
     (["compare", "--scenario", "nowhere"], "unknown scenario 'nowhere'"),
     (["simulate", "--policy", "hystrix", "--set", "buffer.window_min_ms=3"], "policy 'hystrix' has 'buffer'"),
 ])

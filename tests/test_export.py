@@ -90,7 +90,8 @@ def test_slo_beyond_enduro_is_refused(tmp_path):
     ({"schema": "mbsim.settings/1", "settings": {"buffer": {"wnidow_min_ms": 3}}},
      "unknown parameter buffer.wnidow_min_ms"),
     ({"schema": "mbsim.settings/1", "settings": {}, "extra": 1}, "unknown field 'extra'"),
-    ({"schema": "mbsim.settings/1", "settings": {"fallback": {"deadline_ms": -1}}}, "deadline_ms must be positive"),
+    ({"schema": "mbsim.settings/1", "settings": {"fallback": {"deadline_ms": -1}}},
+     "deadline_ms must be in [0.001, 60,000]"),
 ])
 def test_invalid_settings_get_clear_errors(tmp_path, doc, message):
     (tmp_path / "s.json").write_text(json.dumps(doc))

@@ -82,10 +82,13 @@ def test_ring_never_holds_more_than_capacity_minus_one_after_an_offer(cap, scrip
 
 
 @settings(max_examples=200)
-@given(st.integers(2, 64), st.integers(2, 64), st.lists(st.booleans(), max_size=400))
-def test_buffer_admits_at_most_capacity_minus_one_waiting(cap_lo, cap_hi, script):
+@given(st.integers(2, 64), st.integers(2, 64), st.lists(st.booleans(), max_size=400),
+       st.sampled_from(["window", "concurrency"]))
+def test_buffer_admits_at_most_capacity_minus_one_waiting(cap_lo, cap_hi, script, mode):
+    """In both modes (a concurrency limit that has not been set yet is no limit: the ring
+    still is)."""
     lo, hi = sorted((cap_lo, cap_hi))
-    s = BufferSettings(capacity_min=lo, capacity_max=hi, window_min_ms=1e6, window_max_ms=1e6)
+    s = BufferSettings(mode=mode, capacity_min=lo, capacity_max=hi, window_min_ms=60_000, window_max_ms=60_000)
     buf = MountainBikeBuffer(s, workers=4, mean_service_s=1e-3)
     q: deque = deque()
     buf.attach(q, in_service=lambda: 4, offered=lambda: 0)

@@ -84,7 +84,7 @@ def test_each_fault_has_its_own_stream_and_leaves_the_other_draws_alone():
 @pytest.mark.parametrize("bad, message", [
     ({"name": "x", "where": "disk", "probability": 0.1}, "is not one of"),
     ({"name": "x", "probability": 1.5}, "probability must be in [0, 1]"),
-    ({"name": "x", "where": "service", "probability": 0.1, "factor": 0}, "factor must be positive"),
+    ({"name": "x", "where": "service", "probability": 0.1, "factor": 0}, "factor must be in"),
     ({"name": "", "probability": 0.1}, "bad name"),
 ])
 def test_bad_faults_are_refused_in_one_line(bad, message):

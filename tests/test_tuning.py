@@ -112,7 +112,7 @@ def test_dask_local_cluster(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--dims", "buffer.nope"], "unknown dimension 'buffer.nope'"),
     (["--dims", "fallback.deadline_ms", "--bounds", "fallback.deadline_ms=9:3"], "bounds inverted"),
-    (["--budget", "0"], "--budget must be at least 1"),
+    (["--budget", "0"], "--budget: must be in [1, 100,000]"),
     (["--backend", "hyperopt"], "unknown backend 'hyperopt'"),
     (["--terrain", "mud"], "unknown terrain 'mud'"),
     (["--bounds", "fallback.deadline_ms=3"], "NAME=LOW:HIGH"),

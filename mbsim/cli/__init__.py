@@ -68,12 +68,26 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
         command = f"mbsim {args.command}"
+        from mbsim.cli.arguments import apply_max_requests
+
+        apply_max_requests(args)
         return int(args._run(args) or 0)
     except MbsimError as exc:
         print(f"{command}: error: {exc}", file=sys.stderr)
         return 2
+    except MemoryError:
+        print(f"{command}: error: out of memory (a smaller run, or fewer workers, needs less)", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as exc:
+        print(f"{command}: error: a file is not UTF-8 text ({exc.reason} at byte {exc.start})", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:  # a file or directory that cannot be read or written
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"{command}: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mbsim.cli.arguments import number
+
 HELP = "compile the horn with BCC, attach it with pyroute2 and run its controller"
 
 
@@ -17,10 +19,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(default: resolve it now)")
     p.add_argument("--allow-host-interface", action="store_true",
                    help="allow an interface in the host's root namespace")
-    p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--duration", type=number(0, 1e9, low_open=True), default=None, help="stop after this many seconds")
     p.add_argument("--log-decisions", action="store_true",
                    help="also log every decision the kernel makes (costs about 100 ns per answer)")
-    p.add_argument("--capacity-rps", type=float, default=None,
+    p.add_argument("--capacity-rps", type=number(0, 1e9, low_open=True), default=None,
                    help="the upstream's capacity (req/s): lets the controller run the window topology")
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,96 @@ from mbsim.world import catalog
 from mbsim.world.scenario import Scenario
 
 SCENARIO_FIELDS = {f.name for f in dataclasses.fields(Scenario)}
+
+
+def seed(text: str) -> int:
+    """argparse type of a seed: an integer in [0, 2**63)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a seed is an integer in [0, 2**63), got {text!r}") from None
+    if not 0 <= value < 2 ** 63:
+        raise argparse.ArgumentTypeError(f"a seed is an integer in [0, 2**63), got {text}")
+    return value
+
+
+def count(low: int, high: int = 1_000_000):
+    """argparse type of an integer in [low, high]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in [{low}, {high:,}], got {value}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def number(low: float, high: float, low_open: bool = False):
+    """argparse type of a finite number in [low, high] (or (low, high])."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        ok = math.isfinite(value) and (low < value if low_open else low <= value) and value <= high
+        if not ok:
+            raise argparse.ArgumentTypeError(f"must be a number in {'(' if low_open else '['}{low:g}, {high:g}], "
+                                             f"got {text}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+def add_max_requests(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--max-requests", type=number(0, 1e12, low_open=True), default=None, metavar="N",
+                   help="refuse runs that would simulate more requests than this (default 10,000,000, or "
+                        "$MBSIM_MAX_REQUESTS)")
+
+
+def apply_max_requests(args: argparse.Namespace) -> None:
+    """Carry ``--max-requests`` to this process and its workers (through the environment)."""
+    from mbsim.engine import budget
+
+    if getattr(args, "max_requests", None) is not None:
+        os.environ[budget.ENV] = repr(args.max_requests)
+
+
+def add_allow_dirty(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-dirty", action="store_true",
+                   help="write under data/ even with uncommitted changes (the result says so)")
+
+
+def out_dir(path: str | Path, allow_dirty: bool = False) -> Path:
+    """A directory to write results to: not an existing file; under data/ only from a clean
+    tree (or with --allow-dirty)."""
+    from mbsim.provenance import guard_write
+
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file, not a directory: choose another --out")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"{parent} is a file, so {out} cannot be a directory")
+    guard_write(out, allow_dirty)
+    return out
+
+
+def out_file(path: str | Path, allow_dirty: bool = False) -> Path:
+    """A file to write a result to: not a directory, its parent not a file; under data/
+    only from a clean tree (or with --allow-dirty)."""
+    from mbsim.provenance import guard_write
+
+    out = Path(path)
+    if out.is_dir():
+        raise ConfigError(f"{out} is a directory, not a file")
+    for parent in out.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(f"{parent} is a file, so {out} cannot be written")
+    guard_write(out, allow_dirty)
+    return out
 
 
 def add_set(p: argparse.ArgumentParser) -> None:
@@ -56,7 +148,7 @@ def split_sets(assignments: list[str], policy: str) -> tuple[dict[str, Any], dic
 def scenario_with(name: str, sets: dict[str, Any], duration: float | None = None) -> Scenario:
     sc = load_scenario(name)
     if duration is not None:
-        if not duration > 0:
-            raise ConfigError(f"--duration must be positive, got {duration:g}")
+        if not (math.isfinite(duration) and duration > 0):
+            raise ConfigError(f"--duration must be a positive number of seconds, got {duration:g}")
         sets = {"duration_s": duration, "warmup_s": min(sc.warmup_s, duration / 5), **sets}
     return override(sc, sets)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from mbsim.cli import emit_json
+from mbsim.cli.arguments import add_allow_dirty, count, number, out_file
 from mbsim.errors import ConfigError
 
 TARGETS = ("sim", "bpf", "tune", "rig")
@@ -16,17 +17,20 @@ HELP = ("benchmarks: sim (simulator speed), bpf (the horn's cost per packet), tu
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", help="what to measure: " + ", ".join(TARGETS))
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    p.add_argument("--duration", type=float, default=10.0, help="simulated seconds per run (sim)")
-    p.add_argument("--repeats", type=int, default=5, help="runs of each side, alternating; the best counts (sim)")
-    p.add_argument("--runs", type=int, default=20000, help="BPF_PROG_TEST_RUN runs per path (bpf)")
-    p.add_argument("--packets", type=int, default=2000, help="requests per live phase (bpf)")
+    p.add_argument("--duration", type=number(0, 3600, low_open=True), default=10.0,
+                   help="simulated seconds per run (sim)")
+    p.add_argument("--repeats", type=count(1, 1000), default=5,
+                   help="runs of each side, alternating; the best counts (sim)")
+    p.add_argument("--runs", type=count(1, 10_000_000), default=20000, help="BPF_PROG_TEST_RUN runs per path (bpf)")
+    p.add_argument("--packets", type=count(1, 10_000_000), default=2000, help="requests per live phase (bpf)")
     p.add_argument("--no-live", action="store_true", help="skip the live rig measurement (bpf)")
-    p.add_argument("--budget", type=int, default=40, help="BO evaluations (tune)")
-    p.add_argument("--factor", type=int, default=10, help="random search is this many times larger (tune)")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (tune)")
-    p.add_argument("--bo-runs", type=int, default=5, help="independent BO studies per method (tune)")
+    p.add_argument("--budget", type=count(2, 10_000), default=40, help="BO evaluations (tune)")
+    p.add_argument("--factor", type=count(1, 1000), default=10, help="random search is this many times larger (tune)")
+    p.add_argument("--workers", type=count(1, 1024), default=None, help="local worker processes (tune)")
+    p.add_argument("--bo-runs", type=count(1, 1000), default=5, help="independent BO studies per method (tune)")
     p.add_argument("--save", metavar="FILE", default=None,
                    help="also write the figures, with provenance, to FILE (e.g. data/bench/sim.json)")
+    add_allow_dirty(p)
 
 
 def _save(path: str | None, target: str, out: dict) -> None:
@@ -43,6 +47,10 @@ def _save(path: str | None, target: str, out: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.target not in TARGETS:
+        raise ConfigError(f"unknown benchmark {args.target!r} (known: {', '.join(TARGETS)})")
+    if args.save:
+        out_file(args.save, args.allow_dirty)
     if args.target == "sim":
         from mbsim.bench.sim import bench_sim
         if args.duration <= 0 or args.repeats < 1:
@@ -101,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
         ex = LocalExecutor(args.workers)
         bar = tqdm(total=args.budget * (args.factor + 2 * args.bo_runs), desc="bench tune", unit="eval",
                    file=sys.stderr, disable=None)
-        fig = Path(args.save).with_suffix(".png") if args.save else Path("data/bench/tune-convergence.png")
+        fig = Path(args.save).with_suffix(".png") if args.save else None
         try:
             out = bench_tune(ex, budget=args.budget, factor=args.factor, runs=args.bo_runs, tick=lambda: bar.update(1),
                              figure=fig)

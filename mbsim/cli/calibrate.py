@@ -4,16 +4,20 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mbsim.cli.arguments import add_allow_dirty, count, number, out_file
+
 HELP = "measure the testbed's round trips, answer latencies and lateness; store them for the simulator"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="data/calibration/calibration.json", help="where the calibration goes")
-    p.add_argument("--rounds", type=int, default=2000, help="round trips of each kind in the ping-pong run")
-    p.add_argument("--rate", type=float, default=5000.0, help="the open-loop runs' rate (req/s)")
-    p.add_argument("--duration", type=float, default=4.0, help="each open-loop run's length (s)")
+    p.add_argument("--rounds", type=count(10, 100_000), default=2000,
+                   help="round trips of each kind in the ping-pong run")
+    p.add_argument("--rate", type=number(100, 30_000), default=5000.0, help="the open-loop runs' rate (req/s)")
+    p.add_argument("--duration", type=number(1, 60), default=4.0, help="each open-loop run's length (s)")
     p.add_argument("--settings", default=None, help="settings.json whose horn is measured (default: the article's)")
     p.add_argument("--json", action="store_true", help="print the calibration as JSON")
+    add_allow_dirty(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,16 +25,10 @@ def run(args: argparse.Namespace) -> int:
     from mbsim.cli.verify import needs_testbed
     from mbsim.deploy.settings_file import SettingsFile
     from mbsim.deploy.settings_file import load as load_settings
-    from mbsim.errors import ConfigError
     from mbsim.verify import calibrate
 
-    if not 10 <= args.rounds <= 100_000:
-        raise ConfigError(f"--rounds must be within 10..100000, got {args.rounds}")
-    if not 100 <= args.rate <= 30_000:
-        raise ConfigError(f"--rate must be within 100..30000 req/s, got {args.rate:g}")
-    if not 1 <= args.duration <= 60:
-        raise ConfigError(f"--duration must be within 1..60 s, got {args.duration:g}")
     settings = load_settings(args.settings) if args.settings else SettingsFile()
+    out_file(args.out, args.allow_dirty)
     needs_testbed("mbsim calibrate")
     doc = calibrate.calibrate(settings, args.rounds, args.rate, args.duration,
                               progress=lambda m: print(f"[calibrate] {m}", file=sys.stderr, flush=True))

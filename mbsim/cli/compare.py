@@ -4,32 +4,40 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from tqdm import tqdm
 
 from mbsim.cli import emit_json
+from mbsim.cli.arguments import add_allow_dirty, add_max_requests, count, out_dir, seed
 from mbsim.errors import ConfigError
 from mbsim.report.tables import fmt
 
-HEAD = ["policy", "P99 ms", "P99 jitter ms", "success", "fallback", "decision acc.", "CPU us/decision"]
-COLS = ["p99_ms", "p99_jitter_ms", "success_ratio", "fallback_ratio", "decision_accuracy"]
+HEAD = ["policy", "P99 ms", "P99.99 ms", "P99 jitter ms", "success", "fallback", "decision acc.",
+        "CPU us/decision"]
+COLS = ["p99_ms", "p9999_ms", "p99_jitter_ms", "success_ratio", "fallback_ratio", "decision_accuracy",
+        "cpu_us_per_decision"]
 
 
 def _cell(row: dict, col: str) -> str:
     lo, hi = row.get(f"{col}_ci", [None, None])
+    star = "" if row.get(f"{col}_meaningful", True) else "*"
     if lo is None or hi is None:
-        return fmt(row.get(col))
-    return f"{fmt(row[col])} ({fmt(lo)}..{fmt(hi)})"
+        return fmt(row.get(col)) + star
+    return f"{fmt(row[col])}{star} ({fmt(lo)}..{fmt(hi)})"
 
 
 def markdown(study, command_line: str) -> str:
+    from mbsim.comparison.compare import CPU_REPS
+
     lines = [f"Scenario `{study.scenario.name}`: {study.scenario.description}", "",
              f"{len(study.seeds)} replications (common random numbers, seeds {study.seeds}), "
-             f"{study.scenario.duration_s:g} s each; mean (95 % CI). Command: `{command_line}`", "",
+             f"{study.scenario.duration_s:g} s each; mean (95 % CI over replications; a latency percentile's "
+             f"interval is at least its histogram bucket, 0.1 %). * = fewer than 100 samples beyond the "
+             f"percentile in a replication: not meaningful. CPU us/decision: wall time in the policy's code, "
+             f"{CPU_REPS} timed runs (it grows when the machine is busy). Command: `{command_line}`", "",
              "| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
     for row in study.table_rows():
-        cells = [row["policy"]] + [_cell(row, c) for c in COLS] + [fmt(row["cpu_us_per_decision"])]
+        cells = [row["policy"]] + [_cell(row, c) for c in COLS]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Paired differences (mbb minus peer, 95 % CI over replications):", ""]
     lines += [f"- {v}" for v in study.verdicts()]
@@ -42,12 +50,15 @@ HELP = "run every policy on one scenario (common random numbers, replications, C
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", default="tail-spike", help="built-in scenario (see mbsim scenarios)")
     p.add_argument("--policies", default=None, help="comma-separated policies (default: all)")
-    p.add_argument("--reps", type=int, default=5, help="replications (default 5)")
-    p.add_argument("--seed", type=int, default=1, help="base seed of the replications")
+    p.add_argument("--reps", type=count(2, 1000), default=5,
+                   help="replications, at least 2 for an interval (default 5)")
+    p.add_argument("--seed", type=seed, default=1, help="base seed of the replications")
     p.add_argument("--quick", action="store_true", help="short runs (6 s) for CI and notebooks")
     p.add_argument("--json", action="store_true", help="print the results as JSON, keyed by policy")
     p.add_argument("--out", default=None, help="directory for results (default data/compare/SCENARIO[-quick])")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    add_allow_dirty(p)
+    add_max_requests(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -58,6 +69,13 @@ def run(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.policies.split(",")] if args.policies else list(DEFAULT_POLICIES)
     if not all(names):
         raise ConfigError("--policies has an empty name")
+    from mbsim import policies
+    from mbsim.world import catalog
+
+    catalog.get(args.scenario)  # unknown names fail here, before anything is written or run
+    for name in names:
+        policies.get(name)
+    out = out_dir(args.out or f"data/compare/{args.scenario}{'-quick' if args.quick else ''}", args.allow_dirty)
     bar = tqdm(total=None, desc=f"compare {args.scenario}", unit="run", file=sys.stderr, disable=None)
 
     def progress(done: int, total: int) -> None:
@@ -67,7 +85,6 @@ def run(args: argparse.Namespace) -> int:
 
     study = compare(args.scenario, names, reps=args.reps, seed=args.seed, quick=args.quick, progress=progress)
     bar.close()
-    out = Path(args.out or f"data/compare/{study.scenario.name}{'-quick' if args.quick else ''}")
     out.mkdir(parents=True, exist_ok=True)
     command_line = "mbsim " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("mbsim") else \
         f"mbsim compare --scenario {args.scenario}" + (" --quick" if args.quick else "")

@@ -15,7 +15,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from mbsim.cli.arguments import out_dir
     from mbsim.deploy.export import export
+
+    out_dir(args.out)
 
     files = export(args.settings, args.out, args.name, args.snapshot, build_object=not args.no_object)
     for kind, path in files.items():

@@ -4,11 +4,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from tqdm import tqdm
 
 from mbsim.cli import emit_json
+from mbsim.cli.arguments import add_allow_dirty, add_max_requests, out_dir, seed
 from mbsim.engine.simulate import simulate
 from mbsim.provenance import provenance
 from mbsim.report.tables import markdown_table
@@ -23,13 +23,16 @@ RUN_POLICIES = ("none", "breaker", "mbb")
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seed", type=seed, default=1)
     p.add_argument("--quick", action="store_true", help="8 simulated seconds per run instead of each scenario's own")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.add_argument("--out", default="data/run", help="directory for results.json and results.md (default: data/run)")
+    add_allow_dirty(p)
+    add_max_requests(p)
 
 
 def run(args: argparse.Namespace) -> int:
+    out = out_dir(args.out, args.allow_dirty)
     rows, results = [], []
     jobs = [(s, p) for s in catalog.names() for p in RUN_POLICIES]
     for name, pol in tqdm(jobs, desc="mbsim run", unit="run", file=sys.stderr, disable=None):
@@ -37,7 +40,6 @@ def run(args: argparse.Namespace) -> int:
         rows.append(r.row())
         results.append(r.to_dict())
     table = markdown_table(rows, TABLE, HEADERS)
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     record = {"provenance": provenance(seed=args.seed, quick=args.quick, policies=list(RUN_POLICIES),
                                        scenarios=catalog.names()),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from mbsim.cli.arguments import add_set, scenario_with, split_sets
+from mbsim.cli.arguments import add_max_requests, add_set, number, scenario_with, seed, split_sets
 from mbsim.engine.simulate import simulate
 
 HELP = "run one scenario under one policy and print its metrics"
@@ -12,11 +12,13 @@ HELP = "run one scenario under one policy and print its metrics"
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scenario", default="db-down", help="built-in name (see mbsim scenarios) or a .json file")
     p.add_argument("--policy", default="mbb", help="see mbsim policies")
-    p.add_argument("--duration", type=float, default=None, help="simulated seconds (default: the scenario's)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--duration", type=number(0, 86_400, low_open=True), default=None,
+                   help="simulated seconds (default: the scenario's)")
+    p.add_argument("--seed", type=seed, default=1)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--timeseries", action="store_true", help="include the per-second series in the JSON")
     add_set(p)
+    add_max_requests(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,6 +29,12 @@ def run(args: argparse.Namespace) -> int:
         print(r.to_json(timeseries=args.timeseries))
         return 0
     print(f"{sc.name} under {r.policy}, seed {r.seed}, {sc.duration_s:g} s simulated in {r.wall_s:.2f} s")
+    pct = r.percentiles()
     for k, v in r.metrics.items():
-        print(f"  {k:24s} {v}")
+        if k in pct:
+            p = pct[k]
+            star = "" if p.meaningful else "  * fewer than 100 beyond: not meaningful"
+            print(f"  {k:24s} {v:.6g} (95 % CI {p.low:.6g}..{p.high:.6g}, {p.beyond} beyond of {p.n}){star}")
+        else:
+            print(f"  {k:24s} {v}")
     return 0

@@ -6,6 +6,7 @@ import sys
 
 from tqdm import tqdm
 
+from mbsim.cli.arguments import add_allow_dirty, add_max_requests, count, number, out_dir, seed
 from mbsim.errors import ConfigError
 from mbsim.report.tables import fmt
 
@@ -17,24 +18,26 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--terrain", default=None, help="preset scenario: spike, sustained, noisy")
     p.add_argument("--mode", default=None, help="preset objective: conservative, aggressive")
     p.add_argument("--objective", default=None, help="metric to minimise: p99, p999, p9999, mean")
-    p.add_argument("--min-success", type=float, default=None, help="constraint: success ratio at least this")
-    p.add_argument("--max-fallback", type=float, default=None, help="constraint: snapshot share at most this")
+    p.add_argument("--min-success", type=number(0, 1), default=None, help="constraint: success ratio at least this")
+    p.add_argument("--max-fallback", type=number(0, 1), default=None, help="constraint: snapshot share at most this")
     p.add_argument("--handling", choices=["penalty", "constraint"], default=None,
                    help="how a violated constraint counts (default penalty)")
-    p.add_argument("--budget", type=int, default=40, help="evaluations (default 40)")
+    p.add_argument("--budget", type=count(1, 100_000), default=40, help="evaluations (default 40)")
     p.add_argument("--backend", default="skopt", help="skopt (default), optuna or random")
     p.add_argument("--sampler", default=None, help="optuna only: tpe (default) or gp")
     p.add_argument("--name", default=None, help="study name (default SCENARIO-BACKEND)")
     p.add_argument("--resume", metavar="NAME", default=None, help="continue a study that was stopped")
     p.add_argument("--dask", metavar="ADDRESS", default=None, help="evaluate on a Dask scheduler (tcp://host:8786)")
-    p.add_argument("--workers", type=int, default=None, help="local worker processes (default: all CPUs)")
-    p.add_argument("--seeds", type=int, default=2, help="CRN seeds per evaluation (default 2)")
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--workers", type=count(1, 1024), default=None, help="local worker processes (default: all CPUs)")
+    p.add_argument("--seeds", type=count(1, 1000), default=2, help="CRN seeds per evaluation (default 2)")
+    p.add_argument("--seed", type=seed, default=1)
     p.add_argument("--quick", action="store_true", help="6 s evaluations, for CI and notebooks")
     p.add_argument("--dims", default=None, help="comma-separated dimensions to search (default: all)")
     p.add_argument("--bounds", action="append", default=[], metavar="NAME=LOW:HIGH",
                    help="override a dimension's bounds")
     p.add_argument("--root", default="data/studies", help="where studies live (default data/studies)")
+    add_allow_dirty(p)
+    add_max_requests(p)
 
 
 _METRICS = {"p99": "p99_ms", "p999": "p999_ms", "p9999": "p9999_ms", "mean": "latency_mean_ms"}
@@ -47,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
     from mbsim.tuning.executors import DaskExecutor, LocalExecutor
     from mbsim.tuning.storage import StudyStore
 
+    out_dir(args.root, args.allow_dirty)
     if args.resume:
         store = StudyStore(args.resume, args.root)
         cfg = study.StudyConfig.from_dict(store.load_config())

@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from mbsim.cli.arguments import add_allow_dirty, count, seed
 from mbsim.errors import MbsimError
 
 HELP = "run scenarios on a real testbed (namespaces, UDP server, the horn) and compare with the model"
@@ -21,11 +22,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-pinning-check", action="store_true", help="skip the unpinned repeat of one run")
     p.add_argument("--calibration", default=None,
                    help="calibration file (default data/calibration/calibration.json; measured now if missing)")
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--retries", type=int, default=2, help="repeats of a run whose validity gates fail (default 2)")
+    p.add_argument("--seed", type=seed, default=1)
+    p.add_argument("--retries", type=count(0, 10), default=2,
+                   help="repeats of a run whose validity gates fail (default 2)")
     p.add_argument("--out", default="data/verification", help="where results go (default data/verification)")
     p.add_argument("--no-save", action="store_true", help="write nothing, print only")
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_allow_dirty(p)
 
 
 def needs_testbed(what: str) -> None:
@@ -45,7 +48,7 @@ def needs_testbed(what: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mbsim.cli import emit_json
-    from mbsim.cli.arguments import load_scenario
+    from mbsim.cli.arguments import load_scenario, out_dir
     from mbsim.deploy.settings_file import SettingsFile
     from mbsim.deploy.settings_file import load as load_settings
     from mbsim.errors import ConfigError
@@ -66,8 +69,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--scenario names no scenario")
     arms = arms_mod.get(args.arms)
     settings = load_settings(args.settings) if args.settings else SettingsFile()
-    if args.retries < 0 or args.retries > 10:
-        raise ConfigError(f"--retries must be within 0..10, got {args.retries}")
+    if not args.no_save:
+        out_dir(args.out, args.allow_dirty)
     needs_testbed("mbsim verify")
     from mbsim.verify import calibrate
     from mbsim.verify import run as vrun

@@ -8,8 +8,17 @@ random numbers) and call a difference real only when its 95 % interval excludes 
 it exceeds 2 % of the peer's mean (smaller differences sit at the resolution of the
 latency histogram and matter to nobody); otherwise the two tie.
 
-The CPU cost per decision is the time spent in the policy's own code (strategy and
-admission calls), measured in one extra timed run and net of the timing overhead.
+Latency percentiles are read from each run's log histogram (buckets 0.1 % wide). A
+percentile that a cap pins to one bucket in every replication (the horn's deadline:
+"5.015 (5.015..5.015)") has a zero-width replication interval that is no evidence of
+anything: its interval is widened to the bucket, and two policies pinned to the same bucket
+"tie at the cap" whatever their paired interval says. A percentile with fewer than 100
+samples beyond it in a replication is marked not meaningful (``*`` in the tables).
+
+The CPU cost per decision is the wall time spent in the policy's own code (strategy and
+admission calls), net of the timing overhead, measured in ``CPU_REPS`` extra timed runs
+(the first replications' seeds) and reported with a t interval over them: it is a wall
+clock, and it grows when the machine is busy.
 """
 from __future__ import annotations
 
@@ -17,16 +26,16 @@ import dataclasses
 import math
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from mbsim import policies, streams
+from mbsim import policies, processes, streams
 from mbsim.comparison.cpu_cost import TimedAdmission, TimedStrategy, proxy_overhead_ns
 from mbsim.engine.run import run_model
 from mbsim.engine.simulate import seeds, simulate
 from mbsim.errors import ConfigError
 from mbsim.metrics import intervals as stats
+from mbsim.params import to_dict
 from mbsim.world.catalog import get as get_scenario
 from mbsim.world.scenario import Scenario
 
@@ -39,6 +48,9 @@ LOWER_IS_BETTER = {"p99_ms": True, "p99_jitter_ms": True, "success_ratio": False
                    "decision_accuracy": False, "p9999_ms": True}
 QUICK_DURATION_S = 6.0
 MATERIAL = 0.02  # a difference below 2 % of the peer's mean is a tie
+PERCENTILES = {"p50_ms": 0.5, "p99_ms": 0.99, "p9999_ms": 0.9999}
+BUCKET = 1e-3  # relative width of a histogram bucket (LogHistogram's 2 x 5e-4)
+CPU_REPS = 3
 
 
 @dataclass
@@ -47,20 +59,51 @@ class PolicySummary:
     runs: list[dict[str, Any]]
     cpu_us_per_decision: float = math.nan
     intervals: dict[str, stats.Interval] = field(default_factory=dict)
+    cpu: stats.Interval | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def beyond(self, metric: str) -> int:
+        """The fewest samples beyond percentile ``metric`` in any replication."""
+        return min((r["beyond"][metric] for r in self.runs), default=0)
+
+    def meaningful(self, metric: str) -> bool:
+        return metric not in PERCENTILES or self.beyond(metric) >= stats.MIN_BEYOND
 
     def row(self) -> dict[str, Any]:
         out: dict[str, Any] = {"policy": self.policy, "cpu_us_per_decision": self.cpu_us_per_decision}
+        if self.cpu is not None:
+            out["cpu_us_per_decision_ci"] = [self.cpu.low, self.cpu.high]
+            out["cpu_runs"] = self.cpu.n
         for k, ci in self.intervals.items():
             out[k] = ci.mean
             out[f"{k}_ci"] = [ci.low, ci.high]
+            if k in PERCENTILES:
+                out[f"{k}_beyond"] = self.beyond(k)
+                out[f"{k}_meaningful"] = self.meaningful(k)
         return out
 
 
 def _one(args: tuple[Scenario, str, int]) -> dict[str, Any]:
     sc, policy, seed = args
     r = simulate(sc, policy=policy, seed=seed)
+    pct = r.percentiles()
     return {"seed": seed, "metrics": r.metrics, "seconds": r.seconds, "transitions": r.transitions,
+            "beyond": {m: pct[m].beyond for m in PERCENTILES},
             "cdf": [a.tolist() for a in r.histogram.cdf()] if r.histogram is not None else None}
+
+
+def percentile_interval(values: list[float]) -> stats.Interval:
+    """The replication t interval of a latency percentile, never narrower than the
+    histogram bucket its mean falls in (a capped percentile has a zero-width t interval)."""
+    ci = stats.t_interval(values, 0.95)
+    half = ci.mean * BUCKET / 2
+    return stats.Interval(ci.mean, min(ci.low, ci.mean - half), max(ci.high, ci.mean + half), ci.n, ci.level)
+
+
+def at_one_cap(xs: list[float], ys: list[float]) -> bool:
+    """Do all replications of both arms sit in the same histogram bucket (a shared cap)?"""
+    vals = [v for v in (*xs, *ys) if v is not None and not math.isnan(v)]
+    return bool(vals) and max(vals) <= min(vals) * (1 + BUCKET)
 
 
 def cpu_cost(sc: Scenario, policy: str, seed: int, overhead_ns: float) -> float:
@@ -114,6 +157,16 @@ class Comparison:
                 ci = self.paired(metric, reference, other)
                 if ci.n < 2 or math.isnan(ci.low):
                     continue
+                if metric in PERCENTILES:
+                    xs = [r["metrics"][metric] for r in self.summaries[reference].runs]
+                    ys = [r["metrics"][metric] for r in self.summaries[other].runs]
+                    if at_one_cap(xs, ys):
+                        parts.append(f"{metric} ties at the cap (both {fmt_ms(xs[0])} ms in every replication: "
+                                     f"one histogram bucket)")
+                        continue
+                    if not (self.summaries[reference].meaningful(metric) and self.summaries[other].meaningful(metric)):
+                        parts.append(f"{metric} not compared (fewer than {stats.MIN_BEYOND} samples beyond it)")
+                        continue
                 base = abs(self.summaries[other].intervals[metric].mean)
                 material = abs(ci.mean) > MATERIAL * base if base > 0 else ci.mean != 0
                 better = material and (ci.high < 0 if lower else ci.low > 0)
@@ -126,13 +179,18 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         return {
             "scenario": self.scenario.name,
+            "scenario_params": to_dict(self.scenario),
             "quick": self.quick,
             "duration_s": self.scenario.duration_s,
             "seeds": self.seeds,
-            "policies": {name: {**s.row(), "replications": [r["metrics"] for r in s.runs]}
+            "policies": {name: {**s.row(), "params": s.params, "replications": [r["metrics"] for r in s.runs]}
                          for name, s in self.summaries.items()},
             "verdicts": self.verdicts(),
         }
+
+
+def fmt_ms(x: float) -> str:
+    return f"{x:.4g}"
 
 
 def compare(scenario: Scenario | str, policy_names: Sequence[str] = DEFAULT_POLICIES, reps: int = 5,
@@ -151,7 +209,7 @@ def compare(scenario: Scenario | str, policy_names: Sequence[str] = DEFAULT_POLI
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     results: list[dict[str, Any]] = []
     if workers > 1:
-        with ProcessPoolExecutor(workers) as pool:
+        with processes.pool(workers) as pool:
             for k, r in enumerate(pool.map(_one, jobs)):
                 results.append(r)
                 if progress:
@@ -165,11 +223,13 @@ def compare(scenario: Scenario | str, policy_names: Sequence[str] = DEFAULT_POLI
     overhead = proxy_overhead_ns() if cpu else 0.0
     for i, name in enumerate(policy_names):
         runs = results[i * reps:(i + 1) * reps]
-        summ = PolicySummary(name, runs)
+        summ = PolicySummary(name, runs, params=to_dict(policies.resolve(name)[1]))
         for m in METRICS:
-            summ.intervals[m] = stats.t_interval([r["metrics"][m] for r in runs if r["metrics"][m] is not None], 0.95)
+            vals = [r["metrics"][m] for r in runs if r["metrics"][m] is not None]
+            summ.intervals[m] = percentile_interval(vals) if m in PERCENTILES else stats.t_interval(vals, 0.95)
         if cpu:
-            summ.cpu_us_per_decision = cpu_cost(sc, name, rep_seeds[0], overhead)
+            summ.cpu = stats.t_interval([cpu_cost(sc, name, s, overhead) for s in rep_seeds[:CPU_REPS]], 0.95)
+            summ.cpu_us_per_decision = summ.cpu.mean
         summaries[name] = summ
     return Comparison(sc, list(policy_names), rep_seeds, summaries, quick)
 

@@ -62,6 +62,12 @@ def parse(data: Any, source: str = "settings") -> SettingsFile:
         raise ConfigError(f"{source}: schema must be {SCHEMA!r}, got {data.get('schema')!r}")
     if "settings" not in data:
         raise ConfigError(f"{source}: missing 'settings'")
+    for name, kind, what in (("settings", dict, "an object"), ("slo", dict, "an object"),
+                             ("scenario", str, "a scenario name"), ("objective", dict, "an object"),
+                             ("evaluation", dict, "an object"), ("provenance", dict, "an object")):
+        if name in data and not (isinstance(data[name], kind) or (data[name] is None and name != "settings")):
+            raise ConfigError(f"{source}: {name!r} must be {what}, got {type(data[name]).__name__} "
+                              f"{json.dumps(data[name], default=str)[:40]}")
     try:
         settings = from_dict(MbbSettings, data["settings"])
         slo = from_dict(Slo, data.get("slo", {}))

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from mbsim import policies, streams
+from mbsim.engine import budget
 from mbsim.engine.run import run_model, server_stats
 from mbsim.errors import ConfigError
 from mbsim.metrics.result import Result
@@ -16,11 +17,14 @@ from mbsim.world.scenario import Scenario
 
 
 def simulate(scenario: Scenario | str, policy: str = "mbb", params: Any = None, seed: int = 1,
-             duration_s: float | None = None, overrides: Mapping[str, Any] | None = None) -> Result:
+             duration_s: float | None = None, overrides: Mapping[str, Any] | None = None,
+             max_requests: float | None = None) -> Result:
     """Simulate ``scenario`` (a Scenario or a built-in name) under ``policy``.
 
-    ``params`` are the policy's parameters (dataclass or dict, defaults if None) and
-    ``overrides`` dotted-path changes to them (``{"buffer.window_min_ms": 60}``).
+    ``params`` are the policy's parameters (dataclass, or a dict of changes to its
+    defaults, deep-merged) and ``overrides`` dotted-path changes to them
+    (``{"buffer.window_min_ms": 60}``). ``seed`` is an integer in [0, 2**63). A run
+    expecting more than ``max_requests`` arrivals is refused (:mod:`mbsim.engine.budget`).
     """
     from mbsim.world.catalog import get as get_scenario
 
@@ -30,7 +34,9 @@ def simulate(scenario: Scenario | str, policy: str = "mbb", params: Any = None, 
             raise ConfigError(f"duration must be positive, got {duration_s:g}")
         sc = sc.__class__(**{**sc.__dict__, "duration_s": float(duration_s),
                              "warmup_s": min(sc.warmup_s, duration_s / 5)})
+    streams.check_seed(seed)
     spec, p = policies.resolve(policy, params, overrides)
+    budget.check(sc, max_requests)
     protection = spec.build(p, sc, streams.spawn(seed)["policy"])
     t0 = time.perf_counter()
     model, rec = run_model(sc, protection, seed)

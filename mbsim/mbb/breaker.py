@@ -18,7 +18,7 @@ the outage from the breaker. With it off, a 429 counts as neither success nor fa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from mbsim.outcome import Outcome
 from mbsim.params import Params, require
@@ -30,7 +30,19 @@ SUCCESS, REJECTED = Outcome.SUCCESS, Outcome.REJECTED
 
 @dataclass(frozen=True)
 class BreakerSettings(Params):
-    """Settings of the article's breaker (thresholds, and ms for times)."""
+    """Settings of the article's breaker (thresholds, and ms for times).
+
+    The article names the two modes (a failure threshold; a window in ms) but gives no
+    numbers. The defaults are mbsim's: a 50 % failure ratio over at least 20 calls is
+    Hystrix's default (errorThresholdPercentage 50, requestVolumeThreshold 20); the 1 s
+    window (10 buckets) and 1 s open are Hystrix's 10 s and 5 s scaled down to the
+    built-in scenarios' faults, which last seconds; 5 failures in a row is gobreaker's
+    ReadyToTrip example."""
+
+    NAME: ClassVar[str] = "breaker"
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "buckets": (1, 1000)
+    }
 
     kind: Literal["count", "ratio"] = "ratio"
     failure_threshold: int = 5  # count mode: consecutive failures that trip

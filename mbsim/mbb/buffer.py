@@ -9,7 +9,8 @@ The buffer is the ring (:mod:`mbsim.mbb.ring`) in front of the workers. In ``win
 Otherwise it gets a 429 whose Retry-After is the current window. In ``concurrency``
 mode (the article's 2.5 rule) a request is admitted while fewer than
 ``max(floor, k / p95_ms)`` requests are in the service (waiting or served), with P95 over
-the last ``concurrency_window_s``.
+the last ``concurrency_window_s`` (no limit before the first re-tune has a P95), and the
+ring is not full. In both modes at most ``capacity - 1`` requests wait.
 
 Every ``adjust_s`` the buffer re-tunes from the last period's request rate, latency
 stddev and P95 (:mod:`mbsim.mbb.retune`, shared with the kernel controller). Latency
@@ -21,7 +22,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from mbsim.mbb import formulas
 from mbsim.mbb.retune import Interval, Retuner
@@ -33,6 +34,14 @@ from mbsim.params import Params, require
 @dataclass(frozen=True)
 class BufferSettings(Params):
     """Bounds, gains and period of the re-tuning formulas (ms, req/s, s)."""
+
+    NAME: ClassVar[str] = "buffer"
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "window_min_ms": (0.001, 60_000.0), "window_max_ms": (0.001, 60_000.0),
+        "stddev_scale_ms": (1e-06, 3_600_000.0), "rps_scale": (1e-06, 1_000_000_000.0), "adjust_s": (0.001, 3600.0),
+        "concurrency_k": (0.0, 1_000_000_000_000.0), "concurrency_floor": (1.0, 1_000_000.0),
+        "concurrency_window_s": (0.001, 3600.0)
+    }
 
     mode: Literal["window", "concurrency"] = "window"
     window_min_ms: float = 50.0
@@ -133,7 +142,8 @@ class MountainBikeBuffer:
         return waiting < self.ring.capacity - 1 and waiting * self.mean_service_s <= self._wait_budget_s
 
     def _admit_concurrency(self, now: float) -> bool:
-        return len(self.queue) + self.in_service() < self.limit
+        waiting = len(self.queue)
+        return waiting < self.ring.capacity - 1 and waiting + self.in_service() < self.limit
 
     def observe(self, latency_s: float, service_s: float) -> None:
         """A request completed after ``latency_s`` in the service, ``service_s`` of it served."""

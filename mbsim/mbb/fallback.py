@@ -9,6 +9,7 @@ and how fast it answers is part of the scenario: :mod:`mbsim.world.snapshot`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from mbsim.params import Params, require
 
@@ -16,6 +17,11 @@ from mbsim.params import Params, require
 @dataclass(frozen=True)
 class Fallback(Params):
     """The horn's settings: on or off, and the hard deadline (ms)."""
+
+    NAME: ClassVar[str] = "fallback"
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "deadline_ms": (0.001, 60_000.0)
+    }
 
     enabled: bool = True
     deadline_ms: float = 5.0

@@ -23,7 +23,7 @@ A window that is already open is not re-opened by its trigger.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from mbsim.params import Params, require
 
@@ -34,6 +34,12 @@ if TYPE_CHECKING:  # pragma: no cover
 @dataclass(frozen=True)
 class TopologySettings(Params):
     """Lengths (ms) and trigger thresholds of the three windows."""
+
+    NAME: ClassVar[str] = "buffer.topology"
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "sample_ms": (1.0, 60_000.0), "accel_threshold": (0.0, 1_000_000_000.0),
+        "slope_rate_threshold": (0.0, 1_000_000_000.0)
+    }
 
     enabled: bool = True
     sample_ms: float = 50.0

@@ -10,7 +10,10 @@ import numpy as np
 import pandas as pd
 
 from mbsim.metrics.histogram import LogHistogram
+from mbsim.metrics.intervals import Percentile, histogram_percentile
 from mbsim.metrics.recorder import Recorder
+
+PERCENTILES = {"p50_ms": 0.50, "p90_ms": 0.90, "p99_ms": 0.99, "p999_ms": 0.999, "p9999_ms": 0.9999}
 
 
 def _clean(v: Any) -> Any:
@@ -50,6 +53,16 @@ class Result:
     def __getitem__(self, key: str) -> Any:
         return self.metrics[key]
 
+    def percentiles(self, level: float = 0.95) -> dict[str, Percentile]:
+        """Latency percentiles (ms) from the run's histogram, each with its distribution-free
+        interval (read at bucket resolution), its sample count beyond it, and whether that
+        count makes it meaningful (100 or more). Keys as in ``metrics``: p50_ms ... p9999_ms."""
+        h = self.histogram
+        if h is None:
+            return {}
+        edges = h.edges() * 1e3
+        return {name: histogram_percentile(h.counts, edges, q, level) for name, q in PERCENTILES.items()}
+
     @property
     def timeseries(self) -> pd.DataFrame:
         """One row per complete second after warm-up (see ``Recorder.COLUMNS``)."""
@@ -77,6 +90,7 @@ class Result:
             "params": self.params,
             "wall_s": self.wall_s,
             "breaker_transitions": [[t, s] for t, s in self.transitions],
+            "percentiles": {k: p.as_dict() for k, p in self.percentiles().items()},
         }
         if timeseries:
             out["timeseries"] = self.timeseries.to_dict(orient="list")

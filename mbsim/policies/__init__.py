@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mbsim.errors import ConfigError
-from mbsim.params import from_dict, override
+from mbsim.params import from_dict, merge, override, to_dict
 from mbsim.policies.protection import Protection
 from mbsim.world.scenario import Scenario
 
@@ -54,7 +54,8 @@ def names() -> list[str]:
 
 
 def resolve(name: str, params: Any = None, overrides: Mapping[str, Any] | None = None) -> tuple[PolicySpec, Any]:
-    """The policy ``name`` with its parameters: defaults, a dict, or a dataclass, then overrides."""
+    """The policy ``name`` with its parameters: defaults, a dict of changes to them (merged
+    group by group), or a dataclass; then overrides."""
     spec = get(name)
     if params is None:
         p = spec.params()
@@ -63,7 +64,13 @@ def resolve(name: str, params: Any = None, overrides: Mapping[str, Any] | None =
             raise ConfigError(f"policy {name!r} takes {spec.params.__name__}, not {type(params).__name__}")
         p = params
     else:
-        p = from_dict(spec.params, params)
+        if not isinstance(params, Mapping):
+            raise ConfigError(f"policy {name!r}: params must be a {spec.params.__name__} or a mapping, "
+                              f"got {type(params).__name__}")
+        try:  # changes to the policy's own defaults (mbb-concurrency's buffer is in concurrency mode)
+            p = from_dict(spec.params, merge(to_dict(spec.params()), params))
+        except ConfigError as exc:
+            raise ConfigError(f"policy {name!r}: {exc}") from None
     if overrides:
         try:
             p = override(p, overrides)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
+from typing import ClassVar
 
 from mbsim.params import Params, require
 from mbsim.policies.protection import Pool, Protection
@@ -75,6 +76,8 @@ class CallerOptions(Params):
     ``Decorators.withFallback``) are given the snapshot as their fallback; the others
     have none unless a tuned variant adds it.
     """
+
+    NAME: ClassVar[str] = "caller"
 
     timeout_ms: float = 0.0
     fallback: bool = False

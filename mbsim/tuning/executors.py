@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from typing import Any
 
+from mbsim import processes
 from mbsim.errors import MbsimError
 
 
 class LocalExecutor:
-    """``workers`` processes on this machine (1: run inline, in this process)."""
+    """``workers`` processes on this machine (1: run inline, in this process); they die
+    with this process (:mod:`mbsim.processes`)."""
 
     def __init__(self, workers: int | None = None) -> None:
         self.workers = max(1, workers or os.cpu_count() or 1)
-        self.pool = ProcessPoolExecutor(self.workers) if self.workers > 1 else None
+        self.pool = processes.pool(self.workers) if self.workers > 1 else None
 
     def run(self, fn: Callable[..., Any], calls: Sequence[tuple]) -> Iterator[Any]:
         if self.pool is None:

@@ -26,6 +26,7 @@ lowering the minimum to the maximum.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,8 @@ class Dimension:
     log: bool = False
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ConfigError(f"dimension {self.name}: bounds must be finite, got {self.low:g}:{self.high:g}")
         if not self.low < self.high:
             raise ConfigError(f"dimension {self.name}: bounds inverted or empty ({self.low:g} >= {self.high:g})")
         if self.log and self.low <= 0:
@@ -99,6 +102,11 @@ def build(names: Iterable[str] | None = None, bounds: Mapping[str, tuple[float, 
             d = Dimension(n, lo, hi, integer=integer, log=(d.log if d else False) and lo > 0)
         if d is None:
             raise ConfigError(f"dimension {n!r} needs bounds (--bounds {n}=LOW:HIGH)")
+        for end in (d.low, d.high):  # both ends must be settings that validate
+            try:
+                override(MbbSettings(), {n: round(end) if d.integer else end})
+            except ConfigError as exc:
+                raise ConfigError(f"--bounds {n}: {end:g} is not a valid value ({exc})") from None
         dims.append(d)
     for n in bounds or {}:
         if n not in names:
@@ -112,16 +120,26 @@ def getattr_path(obj: Any, path: str) -> Any:
     return obj
 
 
-def settings_from(params: Mapping[str, float], base: MbbSettings | None = None) -> MbbSettings:
-    """Settings with ``params`` applied (repairing inverted min/max pairs)."""
+PAIRS = (("buffer.window_min_ms", "buffer.window_max_ms"), ("buffer.capacity_min", "buffer.capacity_max"))
+
+
+def repaired(params: Mapping[str, float], base: MbbSettings | None = None) -> dict[str, float]:
+    """``params`` as they will run: a minimum above its maximum (given, or the base's) is
+    lowered to it, and then appears among the returned names even if it was not given."""
     p = dict(params)
     base = base or MbbSettings()
-    for lo, hi in (("buffer.window_min_ms", "buffer.window_max_ms"), ("buffer.capacity_min", "buffer.capacity_max")):
+    for lo, hi in PAIRS:
         a = p.get(lo, getattr_path(base, lo))
         b = p.get(hi, getattr_path(base, hi))
         if a > b:
             p[lo] = b
-    return override(base, p)
+    return p
+
+
+def settings_from(params: Mapping[str, float], base: MbbSettings | None = None) -> MbbSettings:
+    """Settings with ``params`` applied (repairing inverted min/max pairs, see :func:`repaired`)."""
+    base = base or MbbSettings()
+    return override(base, repaired(params, base))
 
 
 def defaults(dims: list[Dimension]) -> dict[str, float]:

@@ -90,7 +90,7 @@ def run(cfg: StudyConfig, store: StudyStore, executor, resume: bool = False,
         store.create(cfg.to_dict())
         done = []
     backend = samplers.make(cfg.backend, cfg.dims, cfg.seed + len(done), cfg.sampler)
-    backend.replay([(r["params"], r["value"]) for r in done])
+    backend.replay([(r.get("asked", r["params"]), r["value"]) for r in done])
     sc = _scenario(cfg)
     next_id = max((r["id"] for r in done), default=-1) + 1
     best = min((r["value"] for r in done), default=math.inf)
@@ -108,7 +108,7 @@ def run(cfg: StudyConfig, store: StudyStore, executor, resume: bool = False,
                 rec["baseline"] = True
             store.append(rec)
             done.append(rec)
-            backend.tell(rec["params"], rec["value"])
+            backend.tell(rec.get("asked", rec["params"]), rec["value"])
             best = min(best, rec["value"])
             if on_result:
                 on_result(rec, best)

@@ -8,7 +8,7 @@ from typing import Any
 
 from mbsim.engine.simulate import simulate
 from mbsim.mbb.settings import MbbSettings
-from mbsim.metrics.intervals import Percentile, histogram_percentile
+from mbsim.metrics.intervals import Percentile
 from mbsim.metrics.result import Result
 from mbsim.verify import calibrate
 from mbsim.verify.arms import Arm
@@ -31,9 +31,10 @@ def predict(sc: Scenario, arm: Arm, settings: MbbSettings, seed: int, cal: dict[
     return simulate(sim_sc, policy=arm.policy, params=params_for(arm, settings), seed=seed)
 
 
+NAMES = {"p50": "p50_ms", "p90": "p90_ms", "p99": "p99_ms", "p99_9": "p999_ms", "p99_99": "p9999_ms"}
+
+
 def percentiles(r: Result) -> dict[str, Percentile]:
-    """P50 ... P99.99 (ms) of a simulated run, with their intervals."""
-    h = r.histogram
-    assert h is not None
-    edges = h.edges() * 1e3
-    return {name: histogram_percentile(h.counts, edges, q) for name, q in QUANTILES.items()}
+    """P50 ... P99.99 (ms) of a simulated run, with their intervals, named as measure names them."""
+    pct = r.percentiles()
+    return {name: pct[NAMES[name]] for name in QUANTILES}

@@ -8,19 +8,10 @@ import signal
 import time
 
 from mbsim.kernel import netns
+from mbsim.processes import die_with_parent
 
-PR_SET_PDEATHSIG = 1
 PR_SET_TIMERSLACK = 29
 _libc = ctypes.CDLL(None, use_errno=True)
-
-
-def die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this process when its parent exits (and check the parent
-    did not exit already)."""
-    parent = os.getppid()
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 def settle(ns: str | None = None, cpu: int | None = None) -> None:

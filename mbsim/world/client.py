@@ -8,12 +8,19 @@ with full jitter: ``uniform(0, min(cap, base * 2**k))`` ms before retry k+1. Aft
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from mbsim.params import Params, require
 
 
 @dataclass(frozen=True)
 class Client(Params):
+    NAME: ClassVar[str] = "client"
+    NO_LIMIT: ClassVar[frozenset[str]] = frozenset({"timeout_ms"})  # Infinity: the client never times out
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "timeout_ms": (0.001, 3_600_000.0), "max_retries": (0, 10)
+    }
+
     timeout_ms: float = 100.0
     max_retries: int = 2
     backoff_ms: float = 10.0

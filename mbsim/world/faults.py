@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 from mbsim.params import Params, require
 
@@ -44,6 +44,11 @@ class RequestFault(Params):
     * ``error`` - the service answers with an error instead (after its service time).
     """
 
+    NAME: ClassVar[str] = "faults.per_request"
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "factor": (1e-06, 1000.0)
+    }
+
     name: str = "fault"
     where: Literal["request", "response", "service", "error"] = "response"
     probability: float = 0.0
@@ -61,6 +66,11 @@ class RequestFault(Params):
 class Faults(Params):
     """Backend outages, delay spikes and partitions (times in s)."""
 
+    NAME: ClassVar[str] = "faults"
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "error_ms": (0.0, 60_000.0)
+    }
+
     down: tuple[tuple[float, float], ...] = ()
     down_mode: Literal["hang", "error"] = "hang"
     error_ms: float = 1.0
@@ -74,7 +84,7 @@ class Faults(Params):
         _check_intervals("delay_spikes", self.delay_spikes)
         require(self.error_ms >= 0, "faults.error_ms must be >= 0")
         for _, _, extra in self.delay_spikes:
-            require(extra >= 0, "faults.delay_spikes: extra_ms must be >= 0")
+            require(0 <= extra <= 60_000, f"faults.delay_spikes: extra_ms must be in [0, 60,000], got {extra:g}")
         names = [f.name for f in self.per_request]
         require(len(set(names)) == len(names), "faults.per_request: two faults share a name")
 

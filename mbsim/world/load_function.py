@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 from mbsim.params import Params, require
 
@@ -35,6 +36,13 @@ from mbsim.params import Params, require
 @dataclass(frozen=True)
 class LoadFunction(Params):
     """Coefficients of the torque and the service-time inflation per unit torque."""
+
+    NAME: ClassVar[str] = "service.load"
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "gain": (0.0, 1000.0), "psi_scale": (1e-06, 1_000_000_000.0), "trend_window_s": (0.001, 3600.0),
+        "a": (-1_000_000.0, 1_000_000.0), "b": (-1_000_000.0, 1_000_000.0), "c": (-1_000_000.0, 1_000_000.0),
+        "d": (-1_000_000.0, 1_000_000.0)
+    }
 
     a: float = 0.8  # inertial coefficient
     b: float = 0.6  # suspension stiffening

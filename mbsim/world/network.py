@@ -7,6 +7,7 @@ delay spikes are time windows: :mod:`mbsim.world.faults`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from mbsim.params import Params, require
 
@@ -14,6 +15,11 @@ from mbsim.params import Params, require
 @dataclass(frozen=True)
 class Network(Params):
     """Round trip (ms) and per-leg packet loss probabilities."""
+
+    NAME: ClassVar[str] = "network"
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "rtt_ms": (0.0, 60_000.0)
+    }
 
     rtt_ms: float = 0.2
     loss_request: float = 0.0

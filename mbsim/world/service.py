@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 
@@ -21,6 +21,11 @@ from mbsim.world.load_function import LoadFunction
 @dataclass(frozen=True)
 class Service(Params):
     """Workers, service-time distribution (ms) and the load function."""
+
+    NAME: ClassVar[str] = "service"
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "workers": (1, 100_000), "mean_ms": (0.001, 60_000.0), "sigma": (0.0, 10.0)
+    }
 
     workers: int = 16
     dist: Literal["lognormal", "exponential", "deterministic"] = "lognormal"

@@ -9,12 +9,15 @@ the share of violating windows is at most ``budget``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from mbsim.params import Params, require
 
 
 @dataclass(frozen=True)
 class Slo(Params):
+    NAME: ClassVar[str] = "slo"
+
     target_ms: float = 10.0
     percentile: float = 99.0
     budget: float = 0.001  # allowed share of violating 1-s windows

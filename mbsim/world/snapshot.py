@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -26,6 +27,11 @@ from mbsim.params import Params, require
 @dataclass(frozen=True)
 class Snapshot(Params):
     """What the fallback can serve, and how fast (us)."""
+
+    NAME: ClassVar[str] = "snapshot"
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "latency_sigma": (0.0, 10.0)
+    }
 
     hit_ratio: float = 1.0
     latency_median_us: float = 10.0

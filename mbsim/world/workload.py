@@ -24,16 +24,25 @@ import bisect
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
 from mbsim import streams
 from mbsim.params import Params, require
 
+MAX_RPS = 1e6  # req/s: the ceiling of every rate
+DAY_S = 86_400.0
+
 
 @dataclass(frozen=True)
 class Workload(Params):
     """Arrival profile (req/s, s) and tail-spike injection."""
+
+    NAME: ClassVar[str] = "workload"
+    BOUNDS: ClassVar[dict[str, tuple[float, float]]] = {
+        "burst_factor": (0.0, 1000.0), "spike_factor": (0.0, 1000.0)
+    }
 
     rate_rps: float = 1000.0
     steps: tuple[tuple[float, float], ...] = ()  # (at_s, new_rate_rps)
@@ -48,9 +57,12 @@ class Workload(Params):
     def validate(self) -> None:
         require(self.rate_rps > 0, f"workload.rate_rps must be positive, got {self.rate_rps}")
         for at, rate in self.steps:
-            require(at >= 0 and rate >= 0, f"workload.steps: bad step ({at}, {rate})")
+            require(0 <= at <= DAY_S and 0 <= rate <= MAX_RPS, f"workload.steps: bad step ({at}, {rate}): a time in "
+                    f"[0, {DAY_S:g}] s and a rate in [0, {MAX_RPS:g}] req/s")
         for start, end, to in self.ramps:
-            require(0 <= start < end and to >= 0, f"workload.ramps: bad ramp ({start}, {end}, {to})")
+            require(0 <= start < end <= DAY_S and 0 <= to <= MAX_RPS,
+                    f"workload.ramps: bad ramp ({start}, {end}, {to}): times in [0, {DAY_S:g}] s, a rate in "
+                    f"[0, {MAX_RPS:g}] req/s")
         changes = sorted([(a, a) for a, _ in self.steps] + [(s, e) for s, e, _ in self.ramps])
         for (s1, e1), (s2, _e2) in itertools.pairwise(changes):
             require(s2 >= e1 and s2 > s1, "workload: steps and ramps must not overlap")
@@ -62,7 +74,8 @@ class Workload(Params):
         require(0 <= self.spike_fraction <= 1, "workload.spike_fraction must be in [0, 1]")
         require(self.spike_factor >= 0, "workload.spike_factor must be >= 0")
         for start, end, factor in self.spike_windows:
-            require(0 <= start < end and factor >= 0, f"workload.spike_windows: bad window ({start}, {end}, {factor})")
+            require(0 <= start < end and 0 <= factor <= 1000,
+                    f"workload.spike_windows: bad window ({start}, {end}, {factor}): a factor in [0, 1000]")
 
     @property
     def constant(self) -> bool:
@@ -97,6 +110,17 @@ class RateProfile:
 
     def base(self, t: float) -> float:
         return self._base_from(self.times, self.rates, t)
+
+    def expected(self, t0: float, t1: float) -> float:
+        """Expected arrivals in [t0, t1] s: the integral of the base rate (exact, piecewise
+        linear), times the bursts' mean factor (an estimate, for budgets)."""
+        knots = sorted({t0, t1, *(t for t in self.times if t0 < t < t1)})
+        base = sum((b - a) * (self.base(a) + self.base(b - 1e-12 * max(1.0, b))) / 2
+                   for a, b in itertools.pairwise(knots))
+        w = self.w
+        if w.burst_every_s:
+            base *= 1.0 + (w.burst_factor - 1.0) * w.burst_length_s / w.burst_every_s
+        return base
 
     def __call__(self, t: float) -> float:
         r = self.base(t)
