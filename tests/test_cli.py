@@ -103,3 +103,16 @@ def test_bench_sim_smoke():
     out = json.loads(r.stdout)
     assert out["ratio"] == pytest.approx(out["full_model_req_per_s"] / out["bare_mm1_req_per_s"])
     assert out["goal_ratio"] == 3.0 and out["peak_mib_20s"] > 0
+
+
+def test_examples_are_written_with_their_provenance(tmp_path):
+    from mbsim.deploy import settings_file, snapshot_file
+
+    r = run("examples", "--out", str(tmp_path), "--keys", "7")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads((tmp_path / "snapshots" / "example.json").read_text())
+    assert doc["provenance"]["git"]["commit"] and "k = 1..7" in doc["provenance"]["what"]
+    assert [(e.key, e.value) for e in snapshot_file.load(tmp_path / "snapshots" / "example.json")] == \
+        [(k, f"cached:{k}".encode()) for k in range(1, 8)]
+    sf = settings_file.load(tmp_path / "settings" / "article-defaults.json")
+    assert sf.provenance["packages"]["simpy"] and sf.settings.fallback.deadline_ms == 5.0

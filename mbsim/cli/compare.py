@@ -64,7 +64,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from mbsim.comparison.compare import DEFAULT_POLICIES, compare
     from mbsim.comparison.figures import all_figures
-    from mbsim.provenance import provenance
+    from mbsim.provenance import dirty_banner, provenance
 
     names = [n.strip() for n in args.policies.split(",")] if args.policies else list(DEFAULT_POLICIES)
     if not all(names):
@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     record = {**study.to_dict(), "provenance": provenance(seed=args.seed, reps=args.reps)}
     (out / "results.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     table = markdown(study, command_line)
-    (out / "results.md").write_text(table)
+    (out / "results.md").write_text(dirty_banner(record["provenance"]) + table)
     figures = {} if args.no_figures else all_figures(study, out)
     if args.json:
         emit_json(study.to_dict()["policies"])

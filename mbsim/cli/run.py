@@ -10,7 +10,7 @@ from tqdm import tqdm
 from mbsim.cli import emit_json
 from mbsim.cli.arguments import add_allow_dirty, add_max_requests, out_dir, seed
 from mbsim.engine.simulate import simulate
-from mbsim.provenance import provenance
+from mbsim.provenance import dirty_banner, provenance
 from mbsim.report.tables import markdown_table
 from mbsim.world import catalog
 
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
                                        scenarios=catalog.names()),
               "results": results}
     (out / "results.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-    (out / "results.md").write_text(table + "\n")
+    (out / "results.md").write_text(dirty_banner(record["provenance"]) + table + "\n")
     if args.json:
         emit_json(record)
     else:

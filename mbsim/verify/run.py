@@ -18,7 +18,7 @@ import numpy as np
 from mbsim.deploy.settings_file import SettingsFile
 from mbsim.metrics.intervals import Percentile
 from mbsim.params import to_dict
-from mbsim.provenance import provenance
+from mbsim.provenance import dirty_banner, provenance
 from mbsim.report.tables import fmt
 from mbsim.verify import gates, measure, plots, predict, verdict
 from mbsim.verify.arms import Arm
@@ -241,5 +241,5 @@ def write(doc: dict[str, Any], out: Path, command: str) -> dict[str, Path]:
     files["json"] = out / "verification.json"
     files["json"].write_text(json.dumps(record, indent=1) + "\n")
     files["md"] = out / "verification.md"
-    files["md"].write_text(f"Command: `{command}`\n\n" + markdown(record))
+    files["md"].write_text(dirty_banner(record["provenance"]) + f"Command: `{command}`\n\n" + markdown(record))
     return files
