@@ -49,7 +49,8 @@ def test_slo_window_counts_failures_as_bad():
     rec.settle(1.6, TIMEOUT, 0.0)  # two in 102: 1.96 % bad
     rec.finish(2.0)
     rows = rec.seconds
-    assert [r[-1] for r in rows] == [False, True]
+    k = Recorder.COLUMNS.index("slo_violated")
+    assert [r[k] for r in rows] == [False, True]
     assert not rec.summary(2.0)["slo_met"]
 
 

@@ -55,7 +55,10 @@ def build_parser() -> Parser:
 
 
 def emit_json(obj: Any) -> None:
-    json.dump(obj, sys.stdout, indent=2, allow_nan=False, default=str)
+    """Strict JSON on stdout: NaN and infinities become null."""
+    from mbsim.metrics.result import _clean
+
+    json.dump(_clean(obj), sys.stdout, indent=2, allow_nan=False, default=str)
     sys.stdout.write("\n")
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from tqdm import tqdm
@@ -12,10 +13,12 @@ from mbsim.cli.arguments import add_allow_dirty, add_max_requests, count, out_di
 from mbsim.errors import ConfigError
 from mbsim.report.tables import fmt
 
-HEAD = ["policy", "P99 ms", "P99.99 ms", "P99 jitter ms", "success", "fallback", "decision acc.",
-        "CPU us/decision"]
-COLS = ["p99_ms", "p9999_ms", "p99_jitter_ms", "success_ratio", "fallback_ratio", "decision_accuracy",
-        "cpu_us_per_decision"]
+HEAD = ["policy", "P99 ms", "P99.99 ms", "P99 jitter ms", "success", "fallback", "fresh", "goodput ratio",
+        "false open", "decision acc.", "CPU us/decision"]
+COLS = ["p99_ms", "p9999_ms", "p99_jitter_ms", "success_ratio", "fallback_ratio", "fresh_share", "goodput_ratio",
+        "false_open_share", "decision_accuracy", "cpu_us_per_decision"]
+OVERLOAD_HEAD = ["overload goodput ratio", "recovery s"]
+OVERLOAD_COLS = ["overload_goodput_ratio", "recovery_s"]
 
 
 def _cell(row: dict, col: str) -> str:
@@ -35,9 +38,13 @@ def markdown(study, command_line: str) -> str:
              f"interval is at least its histogram bucket, 0.1 %). * = fewer than 100 samples beyond the "
              f"percentile in a replication: not meaningful. CPU us/decision: wall time in the policy's code, "
              f"{CPU_REPS} timed runs (it grows when the machine is busy). Command: `{command_line}`", "",
-             "| " + " | ".join(HEAD) + " |", "|" + "---|" * len(HEAD)]
-    for row in study.table_rows():
-        cells = [row["policy"]] + [_cell(row, c) for c in COLS]
+             ]
+    rows = study.table_rows()
+    overloaded = any(not math.isnan(row.get("overload_goodput_ratio", math.nan)) for row in rows)
+    head, cols = (HEAD + OVERLOAD_HEAD, COLS + OVERLOAD_COLS) if overloaded else (HEAD, COLS)
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for row in rows:
+        cells = [row["policy"]] + [_cell(row, c) for c in cols]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "Paired differences (mbb minus peer, 95 % CI over replications):", ""]
     lines += [f"- {v}" for v in study.verdicts()]

@@ -15,10 +15,10 @@ from mbsim.report.tables import markdown_table
 from mbsim.world import catalog
 
 HELP = "the main job: every built-in scenario under none, breaker and mbb; prints the table"
-TABLE = ["scenario", "policy", "success_ratio", "fallback_ratio", "p50_ms", "p99_ms", "p9999_ms",
-         "p99_jitter_ms", "decision_accuracy", "slo_met"]
-HEADERS = ["scenario", "policy", "success", "fallback", "P50 ms", "P99 ms", "P99.99 ms", "P99 jitter ms",
-           "decision acc.", "SLO met"]
+TABLE = ["scenario", "policy", "success_ratio", "fallback_ratio", "fresh_share", "goodput_ratio", "p50_ms", "p99_ms",
+         "p9999_ms", "p99_jitter_ms", "decision_accuracy", "false_open_share", "slo_met"]
+HEADERS = ["scenario", "policy", "success", "fallback", "fresh", "goodput ratio", "P50 ms", "P99 ms", "P99.99 ms",
+           "P99 jitter ms", "decision acc.", "false open", "SLO met"]
 RUN_POLICIES = ("none", "breaker", "mbb")
 
 
@@ -41,11 +41,10 @@ def run(args: argparse.Namespace) -> int:
         results.append(r.to_dict())
     table = markdown_table(rows, TABLE, HEADERS)
     out.mkdir(parents=True, exist_ok=True)
-    record = {"provenance": provenance(seed=args.seed, quick=args.quick, policies=list(RUN_POLICIES),
-                                       scenarios=catalog.names()),
-              "results": results}
+    prov = provenance(seed=args.seed, quick=args.quick, policies=list(RUN_POLICIES), scenarios=catalog.names())
+    record = {"provenance": prov, "results": results}
     (out / "results.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-    (out / "results.md").write_text(dirty_banner(record["provenance"]) + table + "\n")
+    (out / "results.md").write_text(dirty_banner(prov) + table + "\n")
     if args.json:
         emit_json(record)
     else:

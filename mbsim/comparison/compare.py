@@ -43,9 +43,11 @@ DEFAULT_POLICIES = ("mbb", "mbb-concurrency", "hystrix", "hystrix-tuned", "resil
                     "gobreaker", "gobreaker-tuned", "sre", "sre-tuned", "gradient2", "gradient2-tuned", "vegas",
                     "vegas-tuned", "envoy", "envoy-tuned", "breaker", "none")
 METRICS = ("p99_ms", "p99_jitter_ms", "success_ratio", "fallback_ratio", "decision_accuracy", "p50_ms", "p9999_ms",
-           "rejected_ratio", "timeout_ratio", "goodput_rps", "backend_goodput_rps", "slo_violation_ratio")
+           "rejected_ratio", "timeout_ratio", "goodput_rps", "backend_goodput_rps", "slo_violation_ratio",
+           "goodput_ratio", "overload_goodput_ratio", "fresh_share", "false_open_share", "recovery_s")
 LOWER_IS_BETTER = {"p99_ms": True, "p99_jitter_ms": True, "success_ratio": False, "fallback_ratio": True,
-                   "decision_accuracy": False, "p9999_ms": True}
+                   "decision_accuracy": False, "p9999_ms": True, "goodput_ratio": False, "fresh_share": False,
+                   "false_open_share": True}
 QUICK_DURATION_S = 6.0
 MATERIAL = 0.02  # a difference below 2 % of the peer's mean is a tie
 PERCENTILES = {"p50_ms": 0.5, "p99_ms": 0.99, "p9999_ms": 0.9999}
@@ -225,7 +227,8 @@ def compare(scenario: Scenario | str, policy_names: Sequence[str] = DEFAULT_POLI
         runs = results[i * reps:(i + 1) * reps]
         summ = PolicySummary(name, runs, params=to_dict(policies.resolve(name)[1]))
         for m in METRICS:
-            vals = [r["metrics"][m] for r in runs if r["metrics"][m] is not None]
+            vals = [r["metrics"][m] for r in runs if r["metrics"][m] is not None and not
+                    (isinstance(r["metrics"][m], float) and math.isnan(r["metrics"][m]))]
             summ.intervals[m] = percentile_interval(vals) if m in PERCENTILES else stats.t_interval(vals, 0.95)
         if cpu:
             summ.cpu = stats.t_interval([cpu_cost(sc, name, s, overhead) for s in rep_seeds[:CPU_REPS]], 0.95)

@@ -9,6 +9,7 @@ from simpy import Environment
 
 from mbsim.engine import draws as draws_mod
 from mbsim.engine.model import Model
+from mbsim.metrics.overload import overload_interval
 from mbsim.metrics.recorder import Recorder
 from mbsim.policies.protection import Protection
 from mbsim.world.scenario import Scenario
@@ -36,10 +37,13 @@ def run_model(sc: Scenario, protection: Protection, seed: int = 1,
     """Build and run the model; ``gaps``/``services`` replace the random arrivals and
     service times (arrays for exact-path tests: no loss, no spikes, every key cached)."""
     env = Environment()
-    rec = Recorder(sc.warmup_s, sc.slo)
+    capacity = sc.service.capacity_rps
+    rec = Recorder(sc.warmup_s, sc.slo, capacity, overload_interval(sc.workload, capacity, sc.duration_s))
     d = draws_mod.exact(sc, gaps, services, seed) if gaps is not None or services is not None \
         else draws_mod.draws(sc, seed)
     model = Model(env, sc, protection, rec, d, trace)
+    counts = model.counts
+    rec.arrivals = lambda: counts.arrivals
     model.start()
     if sc.warmup_s > 0:
         env.timeout(sc.warmup_s).callbacks.append(lambda _e: model.reset_server_stats())

@@ -23,6 +23,8 @@ Definitions (all after the warm-up, by the time the outcome was known):
 * **P99 jitter** (ms): the sample standard deviation (ddof=1) of the per-second P99,
   one value per complete one-second window [k, k+1) after the warm-up that had at least
   one request;
+* overload: the goodput ratio, overload goodput ratio, fresh share, false-open share and
+  recovery time, defined in :mod:`mbsim.metrics.overload`;
 * **decision accuracy**: every ``state_sample_ms`` (10 ms) the strategy's state is
   sampled; the breaker *blocks* when its state is not CLOSED, and the ground truth is
   *unhealthy* while the backend is down or partitioned. Accuracy is the share of samples
@@ -38,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from mbsim.engine.events import urgent
+from mbsim.metrics import overload
 from mbsim.metrics.histogram import LogHistogram
 from mbsim.outcome import FALLBACK, OUTCOMES, SUCCESS
 from mbsim.world.slo import Slo
@@ -46,8 +49,13 @@ from mbsim.world.slo import Slo
 class Recorder:
     """Collects outcomes (hot path: :meth:`settle`) into bounded-memory summaries."""
 
-    def __init__(self, warmup_s: float, slo: Slo) -> None:
+    def __init__(self, warmup_s: float, slo: Slo, capacity_rps: float = math.nan,
+                 overload: tuple[float, float] | None = None) -> None:
         self.warmup = warmup_s
+        self.capacity_rps = capacity_rps  # req/s the service can answer (workers / mean service time)
+        self.overload = overload  # (t_on, t_off) s: when the offered rate exceeds it
+        self.arrivals: Callable[[], int] = lambda: 0  # logical arrivals so far (the model sets it)
+        self._arr_mark = 0
         self.slo = slo
         self.slo_target = slo.target_ms / 1e3
         self.counts = [0] * len(OUTCOMES)
@@ -58,14 +66,18 @@ class Recorder:
         self._fail = 0
         self._fail_fast = 0
         self._fallback = 0
+        self._fallback_fast = 0
         self.seconds: list[tuple] = []  # per-second rows, see COLUMNS
         self.state_samples = 0
+        self.up_samples = 0  # state samples while the backend was up
+        self.false_open_samples = 0  # ... in which the breaker blocked
         self.state_matches = 0
         self.blocked_samples = 0
         self.transitions: list[tuple[float, int]] = []
         self._last_state = -1
 
-    COLUMNS = ("second", "requests", "failed", "fallback", "p50_ms", "p99_ms", "bad", "slo_violated")
+    COLUMNS = ("second", "requests", "failed", "fallback", "p50_ms", "p99_ms", "bad", "slo_violated", "arrivals",
+               "good")  # good: real answers within the SLO target
 
     def process(self, env):
         """SimPy process: drop the warm-up and close each one-second window the instant it
@@ -75,6 +87,7 @@ class Recorder:
         if self.warmup > env.now:
             yield urgent(env, self.warmup - env.now)
             self._lat.clear()  # what the warm-up appended through the lane
+        self._arr_mark = self.arrivals()
         while True:
             yield urgent(env, self._sec_end - env.now)
             self._roll(env.now)
@@ -100,6 +113,8 @@ class Recorder:
                 self._fail_fast += 1
         elif kind == FALLBACK:
             self._fallback += 1
+            if latency <= self.slo_target:
+                self._fallback_fast += 1
 
     def _roll(self, now: float) -> None:
         """Close the current one-second window (and any empty ones up to ``now``)."""
@@ -116,16 +131,21 @@ class Recorder:
         if complete and self._sec >= self.warmup:
             n = lat.size
             # a failure is bad whatever its latency; a fast failure must not count twice
-            bad = int(np.count_nonzero(lat > self.slo_target)) + self._fail_fast
+            fast = int(np.count_nonzero(lat <= self.slo_target))
+            bad = n - fast + self._fail_fast
             if lat.size:
                 p50, p99 = np.percentile(lat, [50, 99]) * 1e3
             else:
                 p50 = p99 = math.nan
+            arrived = self.arrivals()
             self.seconds.append((self._sec, n, self._fail, self._fallback, float(p50), float(p99), bad,
-                                 self.slo.window_violates(n, bad)))
+                                 self.slo.window_violates(n, bad), arrived - self._arr_mark,
+                                 fast - self._fail_fast - self._fallback_fast))
+            self._arr_mark = arrived
         self._fail = 0
         self._fail_fast = 0
         self._fallback = 0
+        self._fallback_fast = 0
 
     def sample_state(self, now: float, state: int, unhealthy: bool) -> None:
         if state != self._last_state:
@@ -137,6 +157,9 @@ class Recorder:
         self.state_samples += 1
         self.blocked_samples += blocks
         self.state_matches += blocks == unhealthy
+        if not unhealthy:
+            self.up_samples += 1
+            self.false_open_samples += blocks
 
     def finish(self, end: float) -> None:
         """Close the windows up to ``end``; a partial last second only feeds the histogram."""
@@ -176,5 +199,25 @@ class Recorder:
             "slo_violation_ratio": violation_ratio,
             "slo_met": bool(violation_ratio <= self.slo.budget) if violated else False,
         }
+        out.update(self.overload_metrics())
         out["counts"] = dict(zip(OUTCOMES, self.counts))
         return out
+
+    def overload_metrics(self) -> dict[str, Any]:
+        """Goodput ratios, fresh share, false-open share, recovery (:mod:`mbsim.metrics.overload`)."""
+        rows = self.seconds
+        secs = [r[0] for r in rows]
+        good = [r[9] for r in rows]
+        arrived = [r[8] for r in rows]
+        inside = overload.windows_inside(secs, self.overload)
+        real, snap = self.counts[SUCCESS], self.counts[FALLBACK]
+        rec = overload.recovery_s(secs, [r[5] for r in rows], self.overload, self.warmup)
+        return {
+            "goodput_ratio": overload.goodput_ratio(good, arrived, self.capacity_rps),
+            "overload_goodput_ratio": overload.goodput_ratio([good[i] for i in inside], [arrived[i] for i in inside],
+                                                             self.capacity_rps) if inside else math.nan,
+            "fresh_share": real / (real + snap) if real + snap else math.nan,
+            "false_open_share": self.false_open_samples / self.up_samples if self.up_samples else math.nan,
+            "recovery_s": rec if math.isfinite(rec) else math.nan,
+            "recovered": None if math.isnan(rec) else bool(math.isfinite(rec)),
+        }
