@@ -79,8 +79,9 @@ def test_ratio_window_slides():
 
 
 def test_rejections_count_only_when_asked():
-    on = BreakerSettings(kind="count", failure_threshold=2).build()
-    off = BreakerSettings(kind="count", failure_threshold=2, count_rejections=False).build()
+    """Off by default (load shedding is not failing); mbb-literal turns it on."""
+    on = BreakerSettings(kind="count", failure_threshold=2, count_rejections=True).build()
+    off = BreakerSettings(kind="count", failure_threshold=2).build()
     for b in (on, off):
         b.report(0.0, REJ, 0.0)
         b.report(0.0, REJ, 0.0)

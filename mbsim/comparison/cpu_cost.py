@@ -55,12 +55,19 @@ class TimedAdmission:
     def attach(self, queue, in_service, offered) -> None:
         self.inner.attach(queue, in_service, offered)
 
-    def admit(self, now: float) -> bool:
+    def admit(self, now: float, give_up: float) -> bool:
         t = _clock()
-        r = self.inner.admit(now)
+        r = self.inner.admit(now, give_up)
         self.ns += _clock() - t
         self.calls += 1
         self.decisions += 1
+        return r
+
+    def shed_is_failure(self, now: float, done: int) -> bool:
+        t = _clock()
+        r = self.inner.shed_is_failure(now, done)
+        self.ns += _clock() - t
+        self.calls += 1
         return r
 
     def observe(self, latency_s: float, service_s: float) -> None:

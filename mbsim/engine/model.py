@@ -81,6 +81,7 @@ class Model:
         self.strategy = st = protection.strategy
         self.adm = adm = protection.admission
         self.report = st.report if st is not None else None  # bound once (None when absent)
+        self.shed_is_failure = getattr(adm, "shed_is_failure", None)
         self.fallback = protection.fallback
         self.deadline_s = protection.deadline_ms / 1e3 if protection.deadline_ms else math.inf
         self.pool = protection.pool
@@ -158,13 +159,16 @@ class Model:
             env.process(self.adm.process(env, self.sensor))
 
     def _sense(self):
-        """Every 50 ms: the load sensor, and the load function's factors from it."""
+        """Every 50 ms: the load sensor, and the load function's factors from it. The load
+        (omega) is the rate of attempts the service took on: those its admission shed
+        with a 429 cost it nothing."""
         lf, sensor, counts = self.lf, self.sensor, self.counts
         seen = 0
         while True:
             yield self.env.timeout(sensor.sample_s)
-            sensor.count = counts.attempts - seen
-            seen = counts.attempts
+            taken = counts.attempts - counts.shed
+            sensor.count = taken - seen
+            seen = taken
             sensor.sample()
             omega = sensor.omega
             self.omega_term = lf.a * omega * omega
@@ -233,13 +237,15 @@ class Model:
         caller's own bulkhead refusing at once."""
         req[INFLIGHT] = False
         if self.report is not None:
-            self.report(now, REJECTED, 0.0 if by_pool else self.rtt)
+            failing = not by_pool and self.shed_is_failure is not None and self.shed_is_failure(now, self.counts.done)
+            self.report(now, TIMEOUT if failing else REJECTED, 0.0 if by_pool else self.rtt)
         if by_pool:
             if self.fallback:
                 self._fallback(req, now)
             else:
                 self._settle(req, REJECTED, now)
             return
+        self.counts.shed += 1
         seen = now + self.rtt
         assert self.adm is not None  # only admission answers 429
         wait = (self.adm.retry_after_s if self.client.honour_retry_after

@@ -38,11 +38,13 @@ def new_request(t0: float, draws: tuple) -> list:
 class Counters:
     """What the request path counts (the server statistics of the theory tests)."""
 
-    __slots__ = ("arrivals", "attempts", "done", "sum_sojourn", "sum_wait", "waited")
+    __slots__ = ("arrivals", "attempts", "done", "dropped", "shed", "sum_sojourn", "sum_wait", "waited")
 
     def __init__(self) -> None:
         self.arrivals = 0  # logical requests that arrived
         self.attempts = 0  # attempts offered to the service (each one to admission)
+        self.shed = 0  # of them, refused by admission (429)
+        self.dropped = 0  # waiting jobs dropped unserved (deadline propagation)
         self.reset()
 
     def reset(self) -> None:

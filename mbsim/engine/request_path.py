@@ -24,6 +24,7 @@ needs a deadline timer); ``complete`` applies it when the answer is ready.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable
 from heapq import heappush
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -148,7 +149,7 @@ def make_send(m: Model, begin: Callable[[tuple, float, Slot], float]) -> Callabl
                 return False  # lost on the request leg
         counts.attempts += 1
         job = (req, a, d, now)
-        if admit is not None and not (admits_when_idle and idle) and not admit(now):
+        if admit is not None and not (admits_when_idle and idle) and not admit(now, give_up):
             m._rejected(req, now)
             return False
         if idle:
@@ -188,6 +189,21 @@ def make_complete(m: Model, begin: Callable[[tuple, float, Slot], float]) -> Cal
     rtt, lossy = m.rtt, m.lossy
     lost_on_response = scenario_faults(m, "response")
     OK, ERR = SUCCESS, ERROR
+    drop = m.sc.service.drop_abandoned
+
+    late = m.sc.service.mean_ms / 1e3 + rtt  # a job started now answers this much later, on average
+
+    def drop_abandoned(queue: deque, now: float) -> None:
+        """Pop the jobs at the head of the queue whose client will not take their answer:
+        the attempt was answered otherwise or timed out, or its answer, started now, would
+        on average reach the client after it stops waiting (``GIVE_UP``: the deadline the
+        request carries)."""
+        while queue:
+            req, a = queue[0][0], queue[0][1]
+            if req[INFLIGHT] and req[ATTEMPT] == a and now + late <= req[GIVE_UP]:
+                return
+            queue.popleft()
+            counts.dropped += 1
 
     def complete(ev: Slot) -> None:
         """A worker finished a job: the next waiting job, then the answer to the client."""
@@ -199,6 +215,8 @@ def make_complete(m: Model, begin: Callable[[tuple, float, Slot], float]) -> Cal
         counts.sum_sojourn += sojourn
         if observe is not None:
             observe(sojourn, s)
+        if drop and queue:  # deadline propagation: abandoned jobs leave the queue unserved
+            drop_abandoned(queue, now)
         if queue:  # the worker takes the oldest waiting job
             nxt = queue.popleft()
             wait = now - nxt[JOB_QUEUED]

@@ -69,4 +69,6 @@ def server_stats(model: Model) -> dict[str, float]:
         "utilization": model.sum_busy / model.samples / model.workers if model.samples else nan,
         "throughput_rps": c.done / span if span > 0 else nan,
         "arrivals": c.arrivals,
+        "shed": c.shed,  # attempts admission refused (429)
+        "dropped": c.dropped,  # waiting jobs dropped unserved (deadline propagation)
     }

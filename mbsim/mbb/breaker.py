@@ -10,10 +10,11 @@ failed probe opens it again for another ``open_s``. They differ in what trips th
   (kept as ``buckets`` rolling buckets), at least ``min_calls`` calls and a failure
   share of at least ``ratio``.
 
-Failures are errors and timeouts, and also 429s from the server's admission control
-when ``count_rejections`` is on (the default): from the caller's side a shed call did
-not succeed, and a buffer that sheds everything during an outage would otherwise hide
-the outage from the breaker. With it off, a 429 counts as neither success nor failure.
+Failures are errors and timeouts. A 429 from the server's admission control counts as
+neither success nor failure (``count_rejections`` off, the default): load shedding is the
+buffer doing its job, not the backend failing, and a breaker that counts it flaps under
+overload. ``mbb-literal`` turns it on, as mbb had it: from the caller's side a shed call
+did not succeed.
 """
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ class BreakerSettings(Params):
     min_calls: int = 20  # ratio mode: calls needed before the ratio counts
     open_ms: float = 1000.0  # time spent OPEN before probing
     probes: int = 1  # trial calls in HALF_OPEN
-    count_rejections: bool = True  # a 429 counts as a failure
+    count_rejections: bool = False  # a 429 (load shedding) counts as a failure: mbb-literal's reading
 
     def validate(self) -> None:
         require(self.failure_threshold >= 1, "breaker.failure_threshold must be >= 1")

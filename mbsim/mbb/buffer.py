@@ -1,10 +1,41 @@
 """The mountain-bike adaptive buffer (MBB): server-side admission that stretches.
 
-The buffer is the ring (:mod:`mbsim.mbb.ring`) in front of the workers. In ``window`` mode
-(the default) a request is admitted when
+The buffer is the ring (:mod:`mbsim.mbb.ring`) in front of the workers, with a window
+(50-200 ms) and a capacity (16-256 slots) that the article stretches with latency
+variance and request rate. Three readings of them, by ``mode``:
 
-* the ring is not full (at most ``capacity - 1`` waiting), and
-* its expected wait, ``waiting * mean_service / workers``, is within ``window_ms``.
+* ``deadline`` (the default): the window is how long a shed client should wait - the
+  Retry-After of its 429 - and the ring bounds the queue; a request is admitted when the
+  ring is not full (at most ``capacity - 1`` waiting) and its answer can still reach the
+  client before the client stops waiting for it (``give_up``: its hard deadline, or its
+  own timeout, which the client sends along as gRPC sends a deadline), with a margin of
+  ``margin_sd`` standard deviations of the estimated time to its answer:
+
+      now + E + margin_sd * sqrt(V) + rtt <= give_up   (every worker busy)
+      E = k * s / workers + s,   V = k * (s / workers)**2 + v,   k = waiting + 1
+      always                                            (a worker is idle)
+
+  where ``s`` and ``v`` are the mean and variance of the service time (EWMAs of observed
+  service times and their squares, weight 0.01: load inflation included), ``k * s /
+  workers`` the expected time until the worker that will take it frees up, with the
+  variance of k exponential gaps between departures (a busy multi-server's departures are
+  close to Poisson), plus its own service. A request that finds an idle worker costs
+  nobody a wait and is always admitted: otherwise estimates that an outage or a heavy
+  tail blew up (a hung job's service time is seconds) could shed everything, with no
+  completion left to correct them. A request that cannot make it is shed at once
+  with a 429: the client backs off for the window, or, when its
+  deadline comes first and the horn is on, takes the snapshot's answer. Shedding is not
+  failing: the breaker does not count these 429s (``breaker.count_rejections`` is off by
+  default), so load shedding never trips it. A failing backend still does, through the
+  timeouts and errors of what was admitted, and through the 429s of a *stalled* service:
+  every worker busy and no job completed for ``STALL_SERVICES`` (10) mean service times
+  (:meth:`MountainBikeBuffer.shed_is_failure`). An overloaded service completes a job
+  every ``mean_service / workers``; a hung one completes none, and its 429s say so.
+* ``window`` (the article read literally; policy ``mbb-literal``): a request is admitted
+  when the ring is not full and its expected wait, ``waiting * mean_service / workers``,
+  is within ``window_ms``. With a 5 ms deadline that admits up to 50-200 ms of queue: the
+  admitted requests time out in the queue, the timeouts trip the breaker, and under
+  overload it flaps (``mbb-literal`` counts 429s as failures, as mbb did).
 
 Otherwise it gets a 429 whose Retry-After is the current window. In ``concurrency``
 mode (the article's 2.5 rule) a request is admitted while fewer than
@@ -19,6 +50,7 @@ window topology (:mod:`mbsim.mbb.topology`) adds three event-driven re-tunes.
 """
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,10 +72,10 @@ class BufferSettings(Params):
         "window_min_ms": (0.001, 60_000.0), "window_max_ms": (0.001, 60_000.0),
         "stddev_scale_ms": (1e-06, 3_600_000.0), "rps_scale": (1e-06, 1_000_000_000.0), "adjust_s": (0.001, 3600.0),
         "concurrency_k": (0.0, 1_000_000_000_000.0), "concurrency_floor": (1.0, 1_000_000.0),
-        "concurrency_window_s": (0.001, 3600.0)
+        "concurrency_window_s": (0.001, 3600.0), "margin_sd": (0.0, 10.0)
     }
 
-    mode: Literal["window", "concurrency"] = "window"
+    mode: Literal["deadline", "window", "concurrency"] = "deadline"
     window_min_ms: float = 50.0
     window_max_ms: float = 200.0
     capacity_min: int = 16
@@ -54,6 +86,7 @@ class BufferSettings(Params):
     concurrency_k: float = 1e6  # the 1e6 in 1e6 / p95_ms
     concurrency_floor: float = 10.0
     concurrency_window_s: float = 10.0
+    margin_sd: float = 2.0  # deadline mode: standard deviations kept between the estimated answer and the deadline
     topology: TopologySettings = field(default_factory=TopologySettings)
 
     def validate(self) -> None:
@@ -77,29 +110,41 @@ class BufferSettings(Params):
         return formulas.capacity(rps, self.capacity_min, self.capacity_max, self.rps_scale)
 
 
+STALL_SERVICES = 10  # no completion for this many mean service times, every worker busy: stalled
+
+
 class MountainBikeBuffer:
     """Admission control of the MBB; see the module docstring. Its re-tuning is the shared
     :class:`~mbsim.mbb.retune.Retuner` (``self.retuner``), fed with the server-side sojourn
     of completed requests."""
 
-    def __init__(self, settings: BufferSettings, workers: int, mean_service_s: float) -> None:
+    def __init__(self, settings: BufferSettings, workers: int, mean_service_s: float, rtt_s: float = 0.0) -> None:
         self.s = settings
         self.workers = workers
-        self.window_mode = settings.mode == "window"
+        self.rtt_s = rtt_s  # the network round trip the answer still has to make (s)
+        self.margin = settings.margin_sd
+        self._done_mark = -1  # shed_is_failure: the completions count last seen, and when
+        self._progress_at = 0.0
+        self.window_mode = settings.mode != "concurrency"  # window and deadline keep no latencies
         self.ring = Ring(settings.capacity_max)
         self.queue: deque = self.ring._items
         self.mean_service_s = mean_service_s  # EWMA of observed service times
+        self.sq_service_s = mean_service_s * mean_service_s  # EWMA of their squares (deadline mode)
         self._keep = not self.window_mode
         self.retuner = Retuner(settings, keep_latencies=self._keep, apply=self._apply)
         self.limit = self.retuner.limit  # concurrency mode
         self._apply(self.retuner.window_s, self.retuner.capacity, self.retuner.limit)
         self._reset_interval()
         # the hot path's methods, chosen once for the mode
-        self.admit = self._admit_window if self.window_mode else self._admit_concurrency
+        self.admit = {"deadline": self._admit_deadline, "window": self._admit_window,
+                      "concurrency": self._admit_concurrency}[settings.mode]
         # an idle worker means an empty ring, which the window rule always admits to (the
-        # concurrency rule may not: its limit can be below the workers)
-        self.admits_when_idle = self.window_mode
-        if not self._keep:
+        # concurrency rule may not: its limit can be below the workers; nor the deadline
+        # rule: a request with less budget left than one service time is shed)
+        self.admits_when_idle = settings.mode == "window"
+        if settings.mode == "deadline":
+            self.observe = self._observe_deadline  # type: ignore[method-assign]
+        elif not self._keep:
             self.observe = self._observe_sums  # type: ignore[method-assign]
 
     def _apply(self, window_s: float, capacity: int, limit: float) -> None:
@@ -131,9 +176,21 @@ class MountainBikeBuffer:
         self.offered = offered
         self._offered_mark = offered()
 
-    # admit(now) -> bool: may a request that arrives at ``now`` (s) wait in the ring?
-    # ``__init__`` binds the one for the mode.
-    def _admit_window(self, now: float) -> bool:
+    # admit(now, give_up) -> bool: may a request that arrives at ``now`` (s), whose client
+    # waits until ``give_up`` (s), wait in the ring? ``__init__`` binds the one for the mode.
+    def _admit_deadline(self, now: float, give_up: float) -> bool:
+        waiting = len(self.queue)
+        if waiting >= self.ring.capacity - 1:
+            return False
+        if self.in_service() < self.workers:
+            return True
+        s = self.mean_service_s
+        gap = s / self.workers
+        k = waiting + 1
+        var = self.sq_service_s - s * s + k * gap * gap
+        return now + s + k * gap + self.margin * math.sqrt(var if var > 0.0 else 0.0) + self.rtt_s <= give_up
+
+    def _admit_window(self, now: float, give_up: float) -> bool:
         queue = self.queue
         if not queue:
             return True  # an empty ring has room (capacity >= 2) and nobody to wait behind
@@ -141,7 +198,7 @@ class MountainBikeBuffer:
         # not Ring.full() (inlined: one slot reserved) and the expected wait within the window
         return waiting < self.ring.capacity - 1 and waiting * self.mean_service_s <= self._wait_budget_s
 
-    def _admit_concurrency(self, now: float) -> bool:
+    def _admit_concurrency(self, now: float, give_up: float) -> bool:
         waiting = len(self.queue)
         return waiting < self.ring.capacity - 1 and waiting + self.in_service() < self.limit
 
@@ -161,6 +218,27 @@ class MountainBikeBuffer:
         self.total_sq += latency_s * latency_s
         m = self.mean_service_s
         self.mean_service_s = m + 0.01 * (service_s - m)
+
+    def shed_is_failure(self, now: float, done: int) -> bool:
+        """Does a 429 at ``now`` (s) report a failing backend rather than load? ``done``
+        counts the jobs completed so far. True when every worker is busy and no job has
+        completed for ``STALL_SERVICES`` mean service times: the time is measured from the
+        moment a 429 first saw the count change, so it is never overstated."""
+        if done != self._done_mark:
+            self._done_mark = done
+            self._progress_at = now
+            return False
+        return self.in_service() >= self.workers and now - self._progress_at > STALL_SERVICES * self.mean_service_s
+
+    def _observe_deadline(self, latency_s: float, service_s: float) -> None:
+        """``observe`` in deadline mode: the sums, and the service time's second moment."""
+        self.n += 1
+        self.total += latency_s
+        self.total_sq += latency_s * latency_s
+        m = self.mean_service_s
+        self.mean_service_s = m + 0.01 * (service_s - m)
+        q = self.sq_service_s
+        self.sq_service_s = q + 0.01 * (service_s * service_s - q)
 
     # -- periodic -------------------------------------------------------------
     def process(self, env, sensor):

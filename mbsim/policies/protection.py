@@ -35,11 +35,17 @@ class Admission(Protocol):
         """Take the service's waiting queue (to bound it), and functions that count the
         requests in service and those offered so far (one per ``admit`` call)."""
 
-    def admit(self, now: float) -> bool:
-        """Admit a request arriving at ``now`` (s)?"""
+    def admit(self, now: float, give_up: float) -> bool:
+        """Admit a request arriving at ``now`` (s) whose client waits for it until
+        ``give_up`` (s: its deadline or its own timeout, whichever comes first)?"""
 
     def observe(self, latency_s: float, service_s: float) -> None:
         """A request completed: server-side sojourn and service time (s)."""
+
+    def shed_is_failure(self, now: float, done: int) -> bool:
+        """Optional: does a 429 at ``now`` report a failing backend (``done``: jobs completed
+        so far)? Such 429s count as failures for the breaker; others as load shedding."""
+        return False
 
     def process(self, env, sensor):  # pragma: no cover - protocol
         """SimPy generator for periodic re-tuning."""

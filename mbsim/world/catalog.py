@@ -74,6 +74,15 @@ SCENARIOS: dict[str, Scenario] = {
             faults=Faults(partitions=((4.0, 7.0),)),
             slo=_SLO,
         ),
+        Scenario(
+            name="overload",
+            description="a healthy backend asked for twice what it can do: 16K req/s of capacity, load ramps "
+                        "from 8K to 32K req/s over 6 s, holds 6 s, falls back to 8K over 2 s (no fault: "
+                        "shed the excess, keep the goodput, do not trip)",
+            duration_s=26.0, warmup_s=2.0,
+            workload=Workload(rate_rps=8000.0, ramps=((4.0, 10.0, 32000.0), (16.0, 18.0, 8000.0))),
+            slo=_SLO,
+        ),
     )
 }
 

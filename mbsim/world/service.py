@@ -31,6 +31,10 @@ class Service(Params):
     dist: Literal["lognormal", "exponential", "deterministic"] = "lognormal"
     mean_ms: float = 1.0
     sigma: float = 0.5  # lognormal only: stddev of log(service time)
+    # deadline propagation (gRPC deadlines, Go's context): a worker skips a waiting job whose
+    # answer, started now, would reach its client after the client stops waiting (on average:
+    # mean_ms + the RTT). Off: a plain server, which serves abandoned work too.
+    drop_abandoned: bool = False
     load: LoadFunction = field(default_factory=LoadFunction)
 
     def validate(self) -> None:
