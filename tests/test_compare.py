@@ -49,7 +49,7 @@ def test_quick_study_writes_table_figures_and_provenance(quick):
     assert "p9999_ms not compared (fewer than 100 samples beyond it)" in md
     assert "p9999_ms wins" not in md and "p9999_ms loses" not in md
     assert "mbb vs hystrix:" in md
-    for fig in ("latency-cdf.png", "p99-over-time.png", "state-timeline.png"):
+    for fig in ("latency-cdf.png", "p99-over-time.png", "state-timeline.png", "goodput-over-time.png", "health.png"):
         assert (out / fig).stat().st_size > 10_000
 
 

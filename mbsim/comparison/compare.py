@@ -39,9 +39,9 @@ from mbsim.params import to_dict
 from mbsim.world.catalog import get as get_scenario
 from mbsim.world.scenario import Scenario
 
-DEFAULT_POLICIES = ("mbb", "mbb-concurrency", "hystrix", "hystrix-tuned", "resilience4j", "resilience4j-tuned",
-                    "gobreaker", "gobreaker-tuned", "sre", "sre-tuned", "gradient2", "gradient2-tuned", "vegas",
-                    "vegas-tuned", "envoy", "envoy-tuned", "breaker", "none")
+DEFAULT_POLICIES = ("mbb", "mbb-literal", "mbb-concurrency", "hystrix", "hystrix-tuned", "resilience4j",
+                    "resilience4j-tuned", "gobreaker", "gobreaker-tuned", "sre", "sre-tuned", "gradient2",
+                    "gradient2-tuned", "vegas", "vegas-tuned", "envoy", "envoy-tuned", "breaker", "none")
 METRICS = ("p99_ms", "p99_jitter_ms", "success_ratio", "fallback_ratio", "decision_accuracy", "p50_ms", "p9999_ms",
            "rejected_ratio", "timeout_ratio", "goodput_rps", "backend_goodput_rps", "slo_violation_ratio",
            "goodput_ratio", "overload_goodput_ratio", "fresh_share", "false_open_share", "recovery_s")

@@ -82,10 +82,59 @@ def state_timelines(study: Comparison, path: Path) -> Path:
     return path
 
 
+def goodput_over_time(study: Comparison, path: Path) -> Path:
+    """Real answers within the SLO target per second (first replication) against what the
+    service could have answered, min(arrivals, capacity): the goodput ratio's two sides."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    cap = study.scenario.service.capacity_rps
+    first = next(iter(study.summaries.values())).runs[0]["seconds"]
+    ax.plot([r[0] for r in first], [min(r[8], cap) for r in first], color="black", lw=2.5, alpha=0.35,
+            label="could: min(arrivals, capacity)")
+    for name, s in study.summaries.items():
+        rows = s.runs[0]["seconds"]
+        ax.plot([r[0] for r in rows], [r[9] for r in rows], marker=".", lw=1, label=name)
+    _shade_truth(ax, study)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("real answers within the SLO target per s")
+    ax.set_title(f"{study.scenario.name}: goodput (seed {study.seeds[0]}); grey = outage")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def health_bars(study: Comparison, path: Path) -> Path:
+    """Per policy: goodput ratio, fresh share, decision accuracy and false-open share,
+    means over replications with their 95 % intervals."""
+    names = list(study.summaries)
+    metrics = [("goodput_ratio", "goodput ratio"), ("fresh_share", "fresh share"),
+               ("decision_accuracy", "decision accuracy"), ("false_open_share", "false-open share")]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(13, 0.32 * len(names) + 1.6), sharey=True)
+    for ax, (key, label) in zip(axes, metrics):
+        means = [study.summaries[n].intervals[key].mean for n in names]
+        err = [[max(0.0, m - study.summaries[n].intervals[key].low) for n, m in zip(names, means)],
+               [max(0.0, study.summaries[n].intervals[key].high - m) for n, m in zip(names, means)]]
+        ax.barh(range(len(names)), means, xerr=err, color="#5c6bc0", alpha=0.8)
+        ax.set_xlim(0, 1.05)
+        ax.set_title(label, fontsize=9)
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(names)), names, fontsize=8)
+    axes[0].invert_yaxis()
+    fig.suptitle(f"{study.scenario.name}: what the answers were worth ({len(study.seeds)} replications, 95 % CI)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def all_figures(study: Comparison, out: Path) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     return {
         "latency_cdf": latency_cdfs(study, out / "latency-cdf.png"),
         "p99_over_time": p99_over_time(study, out / "p99-over-time.png"),
         "state_timeline": state_timelines(study, out / "state-timeline.png"),
+        "goodput_over_time": goodput_over_time(study, out / "goodput-over-time.png"),
+        "health": health_bars(study, out / "health.png"),
     }
