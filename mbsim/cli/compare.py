@@ -17,8 +17,8 @@ HEAD = ["policy", "P99 ms", "P99.99 ms", "P99 jitter ms", "success", "fallback",
         "false open", "decision acc.", "CPU us/decision"]
 COLS = ["p99_ms", "p9999_ms", "p99_jitter_ms", "success_ratio", "fallback_ratio", "fresh_share", "goodput_ratio",
         "false_open_share", "decision_accuracy", "cpu_us_per_decision"]
-OVERLOAD_HEAD = ["overload goodput ratio", "recovery s"]
-OVERLOAD_COLS = ["overload_goodput_ratio", "recovery_s"]
+OVERLOAD_HEAD = ["overload goodput ratio", "recovery s", "breaker opens"]
+OVERLOAD_COLS = ["overload_goodput_ratio", "recovery_s", "breaker_opens"]
 
 
 def _cell(row: dict, col: str) -> str:

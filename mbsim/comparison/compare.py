@@ -44,7 +44,7 @@ DEFAULT_POLICIES = ("mbb", "mbb-literal", "mbb-concurrency", "hystrix", "hystrix
                     "gradient2-tuned", "vegas", "vegas-tuned", "envoy", "envoy-tuned", "breaker", "none")
 METRICS = ("p99_ms", "p99_jitter_ms", "success_ratio", "fallback_ratio", "decision_accuracy", "p50_ms", "p9999_ms",
            "rejected_ratio", "timeout_ratio", "goodput_rps", "backend_goodput_rps", "slo_violation_ratio",
-           "goodput_ratio", "overload_goodput_ratio", "fresh_share", "false_open_share", "recovery_s")
+           "goodput_ratio", "overload_goodput_ratio", "fresh_share", "false_open_share", "recovery_s", "breaker_opens")
 LOWER_IS_BETTER = {"p99_ms": True, "p99_jitter_ms": True, "success_ratio": False, "fallback_ratio": True,
                    "decision_accuracy": False, "p9999_ms": True, "goodput_ratio": False, "fresh_share": False,
                    "false_open_share": True}
@@ -89,8 +89,9 @@ def _one(args: tuple[Scenario, str, int]) -> dict[str, Any]:
     sc, policy, seed = args
     r = simulate(sc, policy=policy, seed=seed)
     pct = r.percentiles()
-    return {"seed": seed, "metrics": r.metrics, "seconds": r.seconds, "transitions": r.transitions,
-            "beyond": {m: pct[m].beyond for m in PERCENTILES},
+    opens = sum(1 for t, s in r.transitions if s == 1 and t >= sc.warmup_s)  # transitions to OPEN, measured
+    return {"seed": seed, "metrics": {**r.metrics, "breaker_opens": opens}, "seconds": r.seconds,
+            "transitions": r.transitions, "beyond": {m: pct[m].beyond for m in PERCENTILES},
             "cdf": [a.tolist() for a in r.histogram.cdf()] if r.histogram is not None else None}
 
 
