@@ -1,6 +1,10 @@
 """``python -m mbsim`` is the ``mbsim`` command."""
 import sys
 
-from mbsim.cli import main
+try:
+    from mbsim.cli import entry
+except KeyboardInterrupt:
+    print("mbsim: interrupted", file=sys.stderr)
+    sys.exit(130)
 
-sys.exit(main())
+entry()

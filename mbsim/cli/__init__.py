@@ -11,7 +11,9 @@ import argparse
 import importlib
 import json
 import pkgutil
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
@@ -62,11 +64,33 @@ def emit_json(obj: Any) -> None:
     sys.stdout.write("\n")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    command = "mbsim"
+def _parse_deferring_ctrl_c(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
+    """Build the parser and parse, holding a Ctrl-C until both are done.
+
+    Building the parser imports numpy, scipy and the subcommands. A KeyboardInterrupt raised
+    inside an import can surface as an ImportError with a page of text, or (when it escapes
+    code run by ``exec``, as dataclasses do) makes CPython kill itself with SIGINT at exit
+    instead of returning 130. So a Ctrl-C that arrives here is noted and raised afterwards.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        parser = build_parser()
+        return parser, parser.parse_args(argv)
+    pending: list[int] = []
+    old = signal.signal(signal.SIGINT, lambda signum, _frame: pending.append(signum))
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if pending:
+        raise KeyboardInterrupt
+    return parser, args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    command = "mbsim"
+    try:
+        parser, args = _parse_deferring_ctrl_c(argv)
         if not getattr(args, "_run", None):
             parser.print_help()
             return 2
@@ -94,3 +118,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{command}: interrupted", file=sys.stderr)
         return 130
 
+
+
+def entry() -> None:
+    """The console script: ``main()``, then exit with its status. After a Ctrl-C the status
+    is 130 always: CPython 3.11 remembers a KeyboardInterrupt that escaped code run by
+    ``exec`` (inside an import, say) and would kill itself with SIGINT at exit whatever
+    status was asked for, so the exit hooks are run here and the process leaves directly."""
+    code = main()
+    if code == 130:
+        import atexit
+        import os
+
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
+    sys.exit(code)
