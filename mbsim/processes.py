@@ -21,6 +21,12 @@ def die_with_parent() -> None:
     parent is already gone)."""
     parent = os.getppid()
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    try:  # one BLAS thread per worker: the workers already fill the cores
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)
+    except ImportError:
+        pass
     if os.getppid() != parent:
         os._exit(1)
 

@@ -87,12 +87,18 @@ def test_every_subcommand_has_help():
 
 
 def test_bench_tune_smoke(tmp_path):
-    r = run("bench", "tune", "--budget", "2", "--factor", "2", "--bo-runs", "1", "--json", "--save",
-            str(tmp_path / "t.json"))
+    r = run("bench", "tune", "--budget", "2", "--factor", "2", "--bo-runs", "1", "--problems", "four", "--json",
+            "--save", str(tmp_path / "t.json"))
     assert r.returncode == 0, r.stderr
-    d = json.loads(r.stdout)
-    assert d["random_evaluations"] == 4 and set(d["methods"]) == {"skopt", "optuna-tpe"}
+    d = json.loads(r.stdout)["problems"][0]
+    assert d["random_evaluations"] == 4
+    assert [m["method"] for m in d["methods"]] == ["skopt", "skopt-penalty", "optuna-tpe", "optuna-gp", "sobol",
+                                                   "random"]
+    assert [m["method"] for m in d["methods"] if m.get("default")] == ["skopt"]
+    assert all({"runs", "reached", "median_evals", "duplicates"} <= set(m) for m in d["methods"])
     assert d["target"] >= d["best_random"]
+    saved = json.loads((tmp_path / "t.json").read_text())
+    assert saved["results"]["methods"][0] == {**saved["results"]["methods"][0], "method": "skopt", "default": True}
     assert (tmp_path / "t.png").stat().st_size > 10_000
 
 

@@ -27,7 +27,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--budget", type=count(2, 10_000), default=40, help="BO evaluations (tune)")
     p.add_argument("--factor", type=count(1, 1000), default=10, help="random search is this many times larger (tune)")
     p.add_argument("--workers", type=count(1, 1024), default=None, help="local worker processes (tune)")
-    p.add_argument("--bo-runs", type=count(1, 1000), default=5, help="independent BO studies per method (tune)")
+    p.add_argument("--bo-runs", type=count(1, 1000), default=10, help="independent runs per method (tune)")
+    p.add_argument("--problems", default="four,full", help="tune: which problems (four, full)")
     p.add_argument("--save", metavar="FILE", default=None,
                    help="also write the figures, with provenance, to FILE (e.g. data/bench/sim.json)")
     add_allow_dirty(p)
@@ -106,35 +107,42 @@ def run(args: argparse.Namespace) -> int:
         from mbsim.tuning.executors import LocalExecutor
         if args.budget < 1 or args.factor < 1:
             raise ConfigError("--budget and --factor must be at least 1")
+        from mbsim.bench.tune import METHODS, PROBLEMS
+        problems = tuple(args.problems.split(","))
+        bad = [p for p in problems if p not in PROBLEMS]
+        if bad:
+            raise ConfigError(f"unknown problem {bad[0]!r} (known: {', '.join(PROBLEMS)})")
         ex = LocalExecutor(args.workers)
-        bar = tqdm(total=args.budget * (args.factor + 2 * args.bo_runs), desc="bench tune", unit="eval",
-                   file=sys.stderr, disable=None)
+        total = len(problems) * args.budget * (args.factor + len(METHODS) * args.bo_runs)
+        bar = tqdm(total=total, desc="bench tune", unit="eval", file=sys.stderr, disable=None)
         fig = Path(args.save).with_suffix(".png") if args.save else None
         try:
-            out = bench_tune(ex, budget=args.budget, factor=args.factor, runs=args.bo_runs, tick=lambda: bar.update(1),
-                             figure=fig)
+            out = bench_tune(ex, budget=args.budget, factor=args.factor, runs=args.bo_runs, problems=problems,
+                             tick=lambda: bar.update(1), figure=fig)
         finally:
             bar.close()
             ex.close()
         _save(args.save, "tune", out)
         if args.json:
-            slim = {k: v for k, v in out.items() if not k.endswith("_values")}
-            slim["methods"] = {k: {kk: vv for kk, vv in m.items() if kk != "values"} for k, m in out["methods"].items()}
-            emit_json(slim)
+            emit_json({"problems": [{k: v for k, v in pr.items() if k != "random_values"} | {
+                "methods": [{k: v for k, v in m.items() if k != "values"} for m in pr["methods"]]}
+                for pr in out["problems"]]})
             return 0
-        print(f"objective {out['objective']} + penalties on {out['scenario']} (quick), dims {', '.join(out['dims'])}")
-        print(f"article's defaults {out['default_value']:.4g}; best of {out['random_evaluations']} random "
-              f"{out['best_random']:.4g}; target {out['target']:.4g}; random search needs "
-              f"{out['random_evaluations_to_target_expected']:.1f} evaluations (expected)")
-        for label, m in out["methods"].items():
-            med = m["median_evaluations_to_target"]
-            print(f"{label:11s} reached the target in {m['reached']}/{out['runs']} runs "
-                  f"(evaluations: {m['evaluations_to_target']}); median "
-                  f"{med if med is not None else '> budget'}; ratio random/BO "
-                  f"{m['ratio']:.2f}" if m["ratio"] else f"{label:11s} reached the target in {m['reached']}/"
-                  f"{out['runs']} runs (evaluations: {m['evaluations_to_target']}); median > budget")
-            print(f"{'':11s} goal (median <= 40 and ratio >= 3): {'met' if m['meets_goal'] else 'not met'}")
-        print(f"convergence figure: {fig}")
+        for pr in out["problems"]:
+            print(f"problem {pr['problem']}: {pr['objective']} + penalties on {pr['scenario']} (quick), "
+                  f"{len(pr['dims'])} dims, snapshot <= {pr['max_fallback']:.0%}")
+            print(f"  article's defaults {pr['default_value']:.4g}; best of {pr['random_evaluations']} random "
+                  f"{pr['best_random']:.4g} ({pr['random_feasible']} feasible); target {pr['target']:.4g}; random "
+                  f"search needs {pr['random_evaluations_to_target_expected']:.1f} evaluations (expected)")
+            print(f"  {'method':15s} {'reached':>8s} {'median':>7s} {'dups':>5s} {'beats sobol':>12s}")
+            for m in pr["methods"]:
+                med = "> budget" if m["median_evals"] is None else f"{m['median_evals']:g}"
+                print(f"  {m['method'] + (' *' if m.get('default') else ''):15s} {m['reached']:>4d}/{m['runs']:<3d} "
+                      f"{med:>7s} {m['duplicates']:>5d} {m.get('beats_sobol', 0):>8d}/{m['runs']}")
+            g = pr["goals"]
+            print("  default (*): " + ", ".join(f"{k.replace('_', ' ')}: {'met' if v else 'NOT met'}"
+                                                for k, v in g.items()))
+        print(f"regret figure: {fig}")
         return 0
     if args.target == "rig":
         import sys

@@ -1,4 +1,5 @@
-"""``mbsim tune``: a Bayesian tuning study of the mountain-bike settings."""
+"""``mbsim tune``: a Bayesian tuning study of the mountain-bike settings, or of a peer's
+parameters (``--policy``), or of the trade-off front between two metrics (``--pareto``)."""
 from __future__ import annotations
 
 import argparse
@@ -6,15 +7,31 @@ import sys
 
 from tqdm import tqdm
 
-from mbsim.cli.arguments import add_allow_dirty, add_max_requests, count, number, out_dir, seed
+from mbsim.cli.arguments import (
+    add_allow_dirty,
+    add_max_requests,
+    add_set,
+    count,
+    load_scenario,
+    number,
+    out_dir,
+    seed,
+    split_sets,
+)
 from mbsim.errors import ConfigError
 from mbsim.report.tables import fmt
 
-HELP = "search the mountain-bike settings for a scenario and an SLO (Bayesian optimisation)"
+HELP = "search the mountain-bike settings (or a peer's) for a scenario and an SLO (Bayesian optimisation)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scenario", default=None, help="built-in scenario (default tail-spike, or the terrain's)")
+    p.add_argument("--scenario", default=None,
+                   help="built-in scenario or a .json file (default tail-spike, or the terrain's)")
+    p.add_argument("--policy", default="mbb",
+                   help="whose parameters to search: mbb (default), mbb-literal, mbb-concurrency or a peer "
+                        "(hystrix, resilience4j, sre, gradient2, vegas, envoy, gobreaker)")
+    p.add_argument("--pareto", default=None, metavar="M1,M2",
+                   help="search the trade-off front of two metrics, e.g. p99,fallback (Optuna multi-objective)")
     p.add_argument("--terrain", default=None, help="preset scenario: spike, sustained, noisy")
     p.add_argument("--mode", default=None, help="preset objective: conservative, aggressive")
     p.add_argument("--objective", default=None, help="metric to minimise: p99, p999, p9999, mean")
@@ -23,8 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--handling", choices=["penalty", "constraint"], default=None,
                    help="how a violated constraint counts (default penalty)")
     p.add_argument("--budget", type=count(1, 100_000), default=40, help="evaluations (default 40)")
-    p.add_argument("--backend", default="skopt", help="skopt (default), optuna or random")
-    p.add_argument("--sampler", default=None, help="optuna only: tpe (default) or gp")
+    p.add_argument("--backend", default=None,
+                   help="skopt (default: GPs with the constraints modelled), skopt-penalty, optuna, sobol or random")
+    p.add_argument("--sampler", default=None, help="optuna only: tpe (default) or gp; with --pareto: tpe or nsga2")
     p.add_argument("--name", default=None, help="study name (default SCENARIO-BACKEND)")
     p.add_argument("--resume", metavar="NAME", default=None, help="continue a study that was stopped")
     p.add_argument("--dask", metavar="ADDRESS", default=None, help="evaluate on a Dask scheduler (tcp://host:8786)")
@@ -36,6 +54,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bounds", action="append", default=[], metavar="NAME=LOW:HIGH",
                    help="override a dimension's bounds")
     p.add_argument("--root", default="data/studies", help="where studies live (default data/studies)")
+    add_set(p)
     add_allow_dirty(p)
     add_max_requests(p)
 
@@ -69,11 +88,29 @@ def run(args: argparse.Namespace) -> int:
                 changes[key] = val
         objective = override(objective, changes)
         scenario = args.scenario or scen_preset or "tail-spike"
-        dims = space.build(args.dims.split(",") if args.dims else None, space.parse_bounds(args.bounds))
-        name = args.name or f"{scenario}-{args.backend}{'-quick' if args.quick else ''}"
+        spec = None
+        sc_sets, pol_sets = split_sets(args.set, args.policy)
+        if pol_sets:
+            raise ConfigError(f"--set {next(iter(pol_sets))}: tuning searches the policy's parameters; "
+                              "choose them with --dims and --bounds")
+        if scenario.endswith(".json") or sc_sets:
+            from mbsim.params import to_dict
+
+            spec = to_dict(override(load_scenario(scenario), sc_sets))
+            scenario = scenario.rsplit("/", 1)[-1].removesuffix(".json") + ("-set" if sc_sets else "")
+        pareto = None
+        if args.pareto:
+            from mbsim.tuning import pareto as front
+
+            pareto = front.parse(args.pareto)
+        backend = args.backend or ("optuna" if pareto else "skopt")
+        dims = space.build(args.dims.split(",") if args.dims else None, space.parse_bounds(args.bounds), args.policy)
+        label = "" if args.policy == "mbb" else f"{args.policy}-"
+        name = args.name or (f"{scenario}-{label}{'pareto' if pareto else backend}{'-quick' if args.quick else ''}")
         cfg = study.StudyConfig(name=name, scenario=scenario, objective=objective, dims=dims, budget=args.budget,
-                                backend=args.backend, sampler=args.sampler, seed=args.seed, n_seeds=args.seeds,
-                                quick=args.quick, batch=max(1, args.workers or 2))
+                                backend=backend, sampler=args.sampler, seed=args.seed, n_seeds=args.seeds,
+                                quick=args.quick, batch=max(1, args.workers or 2), policy=args.policy,
+                                scenario_spec=spec, pareto=pareto)
         store = StudyStore(name, args.root)
         resume = False
     executor = DaskExecutor(args.dask) if args.dask else LocalExecutor(args.workers)
@@ -94,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     ev = summary["evaluation"]
     m = cfg.objective.metric
     t, d = ev["tuned"], ev["default"]
-    print(f"study {cfg.name}: {ev['evaluations']} evaluations on {cfg.scenario}, objective {m} "
+    print(f"study {cfg.name}: {ev['evaluations']} evaluations of {cfg.policy} on {cfg.scenario}, objective {m} "
           f"(success >= {cfg.objective.min_success}, fallback <= {cfg.objective.max_fallback})")
     print(f"best (evaluation {ev['best_evaluation_id']}): " +
           ", ".join(f"{k}={fmt(v)}" for k, v in summary["best"]["params"].items()))
@@ -105,4 +142,8 @@ def run(args: argparse.Namespace) -> int:
     diff = ev["tuned_minus_default"][m]
     print(f"tuned - default {m}: {fmt(diff['mean'])} (95 % CI {fmt(diff['ci_low'])}..{fmt(diff['ci_high'])})")
     print(f"settings: {summary['settings_path']}")
+    if summary.get("front"):
+        f = summary["front"]
+        print(f"front: {f['points']} points in {f['path']}, figure {f['figure']} "
+              f"(export one: mbsim export {store.dir} --trial N --out DIR)")
     return 0

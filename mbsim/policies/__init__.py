@@ -30,6 +30,12 @@ class PolicySpec:
     summary: str
     params: type
     build: Callable[[Any, Scenario, Any], Protection]
+    # what ``mbsim tune --policy NAME`` searches: dimensions (declared beside the policy,
+    # with documented ranges), the parameters it starts from (default: ``params()``), and
+    # (min, max) pairs that must stay ordered (a minimum above its maximum is lowered to it)
+    tuning: tuple = ()
+    tuning_base: type | None = None
+    tuning_pairs: tuple[tuple[str, str], ...] = ()
 
 
 REGISTRY: dict[str, PolicySpec] = {}

@@ -36,6 +36,7 @@ from mbsim.params import Params, require
 from mbsim.policies import PolicySpec, register
 from mbsim.policies.parts import CallerOptions, RefusalState
 from mbsim.policies.strategy import State
+from mbsim.tuning.dimension import Dimension
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,21 @@ class EnvoyTuned(EnvoyParams):
     caller: CallerOptions = field(default_factory=lambda: CallerOptions(timeout_ms=5.0, fallback=True))
 
 
+# What ``mbsim tune --policy envoy`` searches, from envoy-tuned (5 ms deadline + the
+# snapshot). Ranges: sample_aggregate_percentile 10 - 99 (default 50), concurrency_update_interval
+# 10 - 1000 ms (100), min_rtt_calc_interval 1 - 60 s (60), buffer 0 - 100 % (25),
+# min_concurrency 1 - 64 (3), the caller's deadline 1 - 50 ms.
+TUNING = (
+    Dimension("sample_aggregate_percentile", 10, 99),
+    Dimension("concurrency_update_interval_ms", 10, 1000, log=True),
+    Dimension("min_rtt_interval_ms", 1000, 60000, log=True),
+    Dimension("buffer_percent", 0, 100),
+    Dimension("min_concurrency", 1, 64, integer=True, log=True),
+    Dimension("caller.timeout_ms", 1, 50, log=True),
+)
+
 register(PolicySpec("envoy", "Envoy adaptive concurrency (gradient controller): p50, buffer 25 %, minRTT every 60 s",
-                    EnvoyParams, lambda p, sc, rng: p.caller.protection(GradientController(p, rng))))
+                    EnvoyParams, lambda p, sc, rng: p.caller.protection(GradientController(p, rng)),
+                    tuning=TUNING, tuning_base=EnvoyTuned))
 register(PolicySpec("envoy-tuned", "Envoy tuned: minRTT every 10 s, 5 ms deadline + fallback", EnvoyTuned,
                     lambda p, sc, rng: p.caller.protection(GradientController(p, rng))))

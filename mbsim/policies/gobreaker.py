@@ -23,6 +23,7 @@ from mbsim.params import Params, require
 from mbsim.policies import PolicySpec, register
 from mbsim.policies.parts import CallerOptions
 from mbsim.policies.strategy import State
+from mbsim.tuning.dimension import Dimension
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,20 @@ class GobreakerTuned(GobreakerParams):
     caller: CallerOptions = field(default_factory=lambda: CallerOptions(timeout_ms=5.0, fallback=True))
 
 
+# What ``mbsim tune --policy gobreaker`` searches, from gobreaker-tuned (5 ms deadline +
+# the snapshot). Ranges: ReadyToTrip's consecutive failures 1 - 100 (default 5),
+# Timeout (open) 100 - 60 000 ms (60 000), Interval (count reset) 100 - 10 000 ms (0: never),
+# MaxRequests (half-open) 1 - 32 (1), the caller's deadline 1 - 50 ms.
+TUNING = (
+    Dimension("consecutive_failures", 1, 100, integer=True, log=True),
+    Dimension("timeout_ms", 100, 60000, log=True),
+    Dimension("interval_ms", 100, 10000, log=True),
+    Dimension("max_requests", 1, 32, integer=True, log=True),
+    Dimension("caller.timeout_ms", 1, 50, log=True),
+)
+
 register(PolicySpec("gobreaker", "sony/gobreaker: trips on > 5 consecutive failures, MaxRequests 1, Timeout 60 s",
-                    GobreakerParams, lambda p, sc, rng: p.caller.protection(Gobreaker(p))))
+                    GobreakerParams, lambda p, sc, rng: p.caller.protection(Gobreaker(p)),
+                    tuning=TUNING, tuning_base=GobreakerTuned))
 register(PolicySpec("gobreaker-tuned", "gobreaker tuned: Timeout 1 s, Interval 1 s, 5 ms deadline + fallback",
                     GobreakerTuned, lambda p, sc, rng: p.caller.protection(Gobreaker(p))))

@@ -22,6 +22,7 @@ from mbsim.params import Params, require
 from mbsim.policies import PolicySpec, register
 from mbsim.policies.limiters import SimpleLimiter
 from mbsim.policies.parts import CallerOptions
+from mbsim.tuning.dimension import Dimension
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,19 @@ class Gradient2Tuned(Gradient2Params):
     caller: CallerOptions = field(default_factory=lambda: CallerOptions(timeout_ms=5.0, fallback=True))
 
 
+# What ``mbsim tune --policy gradient2`` searches, from gradient2-tuned (5 ms deadline + the
+# snapshot). Ranges: minLimit 1 - 64 (default 20), maxConcurrency 16 - 1024 (200),
+# smoothing 0.05 - 1 (0.2), queueSize 0 - 32 (4), the caller's deadline 1 - 50 ms.
+TUNING = (
+    Dimension("min_limit", 1, 64, integer=True, log=True),
+    Dimension("max_concurrency", 16, 1024, integer=True, log=True),
+    Dimension("smoothing", 0.05, 1.0),
+    Dimension("queue_size", 0, 32, integer=True),
+    Dimension("caller.timeout_ms", 1, 50, log=True),
+)
+
 register(PolicySpec("gradient2", "Netflix Gradient2: limit 20..200, smoothing 0.2, queue 4, long window 600",
-                    Gradient2Params, lambda p, sc, rng: p.caller.protection(SimpleLimiter(Gradient2(p)))))
+                    Gradient2Params, lambda p, sc, rng: p.caller.protection(SimpleLimiter(Gradient2(p))),
+                    tuning=TUNING, tuning_base=Gradient2Tuned, tuning_pairs=(("min_limit", "max_concurrency"),)))
 register(PolicySpec("gradient2-tuned", "Gradient2 tuned: limit 8..256, 5 ms deadline + fallback",
                     Gradient2Tuned, lambda p, sc, rng: p.caller.protection(SimpleLimiter(Gradient2(p)))))

@@ -31,6 +31,7 @@ from mbsim.policies import PolicySpec, register
 from mbsim.policies.parts import RollingWindow
 from mbsim.policies.protection import Pool, Protection
 from mbsim.policies.strategy import State
+from mbsim.tuning.dimension import Dimension
 
 OK, BAD = 0, 1
 
@@ -130,7 +131,20 @@ class HystrixTuned(HystrixParams):
     core_size: int = 64
 
 
+# What ``mbsim tune --policy hystrix`` searches, from hystrix-tuned (5 ms timeout and the
+# horn's snapshot as fallback). Ranges: the timeout 1 - 50 ms (the horn's deadline range),
+# requestVolumeThreshold 5 - 200 (default 20), errorThresholdPercentage 10 - 90 % (50),
+# sleepWindow 100 - 10 000 ms (5000), the thread pool 4 - 256 (10).
+TUNING = (
+    Dimension("execution_timeout_ms", 1, 50, log=True),
+    Dimension("request_volume_threshold", 5, 200, integer=True, log=True),
+    Dimension("error_threshold_percentage", 10, 90),
+    Dimension("sleep_window_ms", 100, 10000, log=True),
+    Dimension("core_size", 4, 256, integer=True, log=True),
+)
+
 register(PolicySpec("hystrix", "Netflix Hystrix: thread pool 10, 10 s window, 20 calls, 50 %, 5 s sleep, "
-                    "1 s timeout + fallback", HystrixParams, build))
+                    "1 s timeout + fallback", HystrixParams, build,
+                    tuning=TUNING, tuning_base=HystrixTuned))
 register(PolicySpec("hystrix-tuned", "Hystrix tuned: 5 ms timeout, 1 s window and sleep, pool 64",
                     HystrixTuned, build))

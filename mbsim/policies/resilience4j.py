@@ -34,6 +34,7 @@ from mbsim.policies import PolicySpec, register
 from mbsim.policies.parts import RollingWindow
 from mbsim.policies.protection import Pool, Protection
 from mbsim.policies.strategy import State
+from mbsim.tuning.dimension import Dimension
 
 CALLS, FAILS, SLOW = 0, 1, 2
 
@@ -180,7 +181,20 @@ class Resilience4jTuned(Resilience4jParams):
     timeout_duration_ms: float = 5.0
 
 
+# What ``mbsim tune --policy resilience4j`` searches, from resilience4j-tuned (TIME_BASED 1 s
+# window, TimeLimiter 5 ms, the snapshot as fallback). Ranges: TimeLimiter 1 - 50 ms,
+# minimumNumberOfCalls 5 - 200 (default 100), failureRateThreshold 10 - 90 % (50),
+# waitDurationInOpenState 100 - 10 000 ms (60 000), bulkhead maxConcurrentCalls 4 - 256 (25).
+TUNING = (
+    Dimension("timeout_duration_ms", 1, 50, log=True),
+    Dimension("minimum_number_of_calls", 5, 200, integer=True, log=True),
+    Dimension("failure_rate_threshold", 10, 90),
+    Dimension("wait_duration_in_open_state_ms", 100, 10000, log=True),
+    Dimension("max_concurrent_calls", 4, 256, integer=True, log=True),
+)
+
 register(PolicySpec("resilience4j", "Resilience4j: COUNT_BASED 100, min 100 calls, 50 %, 60 s open, 10 half-open, "
-                    "bulkhead 25, 1 s TimeLimiter + fallback", Resilience4jParams, build))
+                    "bulkhead 25, 1 s TimeLimiter + fallback", Resilience4jParams, build,
+                    tuning=TUNING, tuning_base=Resilience4jTuned))
 register(PolicySpec("resilience4j-tuned", "Resilience4j tuned: TIME_BASED 1 s, min 20, 1 s open x2 back-off, "
                     "5 ms timeout, bulkhead 64", Resilience4jTuned, build))

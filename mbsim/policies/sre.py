@@ -22,6 +22,7 @@ from mbsim.params import Params, require
 from mbsim.policies import PolicySpec, register
 from mbsim.policies.parts import CallerOptions, RefusalState, RollingWindow
 from mbsim.policies.strategy import State
+from mbsim.tuning.dimension import Dimension
 
 REQUESTS, ACCEPTS = 0, 1
 
@@ -81,7 +82,17 @@ class SreTuned(SreParams):
     caller: CallerOptions = field(default_factory=lambda: CallerOptions(timeout_ms=5.0, fallback=True))
 
 
+# What ``mbsim tune --policy sre`` searches, from sre-tuned (5 ms deadline + the snapshot).
+# Ranges: K 1.01 - 4 (the book's 2; lower rejects sooner), the window 1 - 120 s (120),
+# the caller's deadline 1 - 50 ms.
+TUNING = (
+    Dimension("k", 1.01, 4.0),
+    Dimension("window_s", 1, 120, log=True),
+    Dimension("caller.timeout_ms", 1, 50, log=True),
+)
+
 register(PolicySpec("sre", "Google SRE adaptive throttling: K = 2 over 2 minutes", SreParams,
-                    lambda p, sc, rng: p.caller.protection(AdaptiveThrottle(p, rng))))
+                    lambda p, sc, rng: p.caller.protection(AdaptiveThrottle(p, rng)),
+                    tuning=TUNING, tuning_base=SreTuned))
 register(PolicySpec("sre-tuned", "SRE throttling tuned: K = 1.5 over 10 s, 5 ms deadline + fallback", SreTuned,
                     lambda p, sc, rng: p.caller.protection(AdaptiveThrottle(p, rng))))

@@ -23,6 +23,7 @@ from mbsim.params import Params, require
 from mbsim.policies import PolicySpec, register
 from mbsim.policies.limiters import SimpleLimiter
 from mbsim.policies.parts import CallerOptions, log10_root
+from mbsim.tuning.dimension import Dimension
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,18 @@ class VegasTuned(VegasParams):
     caller: CallerOptions = field(default_factory=lambda: CallerOptions(timeout_ms=5.0, fallback=True))
 
 
+# What ``mbsim tune --policy vegas`` searches, from vegas-tuned (5 ms deadline + the
+# snapshot). Ranges: initialLimit 4 - 256 (default 20), maxConcurrency 16 - 1024 (1000),
+# smoothing 0.05 - 1 (1), the caller's deadline 1 - 50 ms.
+TUNING = (
+    Dimension("initial_limit", 4, 256, integer=True, log=True),
+    Dimension("max_concurrency", 16, 1024, integer=True, log=True),
+    Dimension("smoothing", 0.05, 1.0),
+    Dimension("caller.timeout_ms", 1, 50, log=True),
+)
+
 register(PolicySpec("vegas", "Netflix Vegas: initial limit 20, max 1000, alpha/beta 3/6 log10(limit)",
-                    VegasParams, lambda p, sc, rng: p.caller.protection(SimpleLimiter(Vegas(p, rng)))))
+                    VegasParams, lambda p, sc, rng: p.caller.protection(SimpleLimiter(Vegas(p, rng))),
+                    tuning=TUNING, tuning_base=VegasTuned, tuning_pairs=(("initial_limit", "max_concurrency"),)))
 register(PolicySpec("vegas-tuned", "Vegas tuned: max 256, 5 ms deadline + fallback", VegasTuned,
                     lambda p, sc, rng: p.caller.protection(SimpleLimiter(Vegas(p, rng)))))

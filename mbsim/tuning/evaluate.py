@@ -1,5 +1,6 @@
-"""Evaluating one candidate: the scenario under ``mbb`` with its settings, on the study's
-seeds (the same seeds for every candidate: common random numbers), averaged."""
+"""Evaluating one candidate: the scenario under the study's policy (``mbb`` unless a peer is
+tuned) with the candidate's parameters, on the study's seeds (the same seeds for every
+candidate: common random numbers), averaged: the samplers fit the mean, not one run's noise."""
 from __future__ import annotations
 
 import dataclasses
@@ -26,21 +27,36 @@ def scenario_for(sc: Scenario, quick: bool) -> Scenario:
 
 
 def evaluate(params: Mapping[str, float], sc: Scenario, objective: Objective, seeds: list[int],
-             eval_id: int = -1) -> dict[str, Any]:
+             eval_id: int = -1, policy: str = "mbb") -> dict[str, Any]:
     """Run ``params`` on every seed; the record tuning stores (JSON-ready): ``asked`` is the
-    sampler's point, ``params`` the values that ran (an inverted min/max pair repaired)."""
+    sampler's point, ``params`` the values that ran (an inverted min/max pair repaired),
+    ``value`` the penalised value, ``metric`` the metric alone and ``slacks`` each
+    constraint's margin (>= 0: met)."""
     t0 = time.perf_counter()
-    settings = settings_from(params)
-    ran = repaired(params)
+    settings = settings_from(params, policy)
+    ran = repaired(params, policy)
     per_seed = []
     for s in seeds:
-        r = simulate(sc, policy="mbb", params=settings, seed=s)
+        r = simulate(sc, policy=policy, params=settings, seed=s)
         per_seed.append({k: r.metrics[k] for k in MEAN_KEYS})
     mean = {k: _mean([p[k] for p in per_seed]) for k in MEAN_KEYS}
     value, feasible = objective.value(mean, sc.slo.budget)
-    return {"id": eval_id, "params": ran, "asked": dict(params), "value": value, "feasible": feasible, "mean": mean,
+    return {"id": eval_id, "params": ran, "asked": dict(params), "value": value, "feasible": feasible,
+            "metric": mean[objective.metric], "slacks": objective.slacks(mean, sc.slo.budget), "mean": mean,
             "per_seed": per_seed, "seeds": list(seeds), "wall_s": time.perf_counter() - t0,
-            "settings": to_dict(settings)}
+            "policy": policy, "settings": to_dict(settings)}
+
+
+def observation(rec: Mapping[str, Any], objective: Objective, slo_budget: float):
+    """What a stored evaluation tells a sampler (records written before the constrained
+    samplers have no ``slacks``: they are recomputed from the means)."""
+    from mbsim.tuning.samplers import Observation
+
+    mean = rec["mean"]
+    slacks = rec.get("slacks") or objective.slacks(mean, slo_budget)
+    metric = rec.get("metric", mean.get(objective.metric, math.nan))
+    return Observation(value=rec["value"], metric=metric, slacks=dict(slacks), p99_ms=mean.get("p99_ms", math.nan),
+                       means=dict(mean))
 
 
 def _mean(xs: list[Any]) -> float:

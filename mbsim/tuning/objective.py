@@ -45,12 +45,20 @@ class Objective(Params):
         require(0 < self.max_fallback <= 1, "objective.max_fallback must be in (0, 1]")
         require(self.slo_budget is None or 0 <= self.slo_budget <= 1, "objective.slo_budget must be in [0, 1]")
 
-    def value(self, m: dict[str, Any], slo_budget: float) -> tuple[float, bool]:
-        """(value to minimise, feasible?) for mean metrics ``m``."""
+    def slacks(self, m: dict[str, Any], slo_budget: float) -> dict[str, float]:
+        """Each constraint's margin, scaled by its own size: >= 0 is met, -1 is missed by its
+        own size (success: the shortfall over 1 - min_success; snapshot share: the excess
+        over max_fallback; SLO: the share of violating windows over the budget)."""
         budget = self.slo_budget if self.slo_budget is not None else slo_budget
-        misses = (max(0.0, self.min_success - m["success_ratio"]) / (1 - self.min_success)
-                  + max(0.0, m["fallback_ratio"] - self.max_fallback) / self.max_fallback
-                  + max(0.0, (m["slo_violation_ratio"] or 0.0) - budget))
+        return {"success": (m["success_ratio"] - self.min_success) / (1 - self.min_success),
+                "fallback": (self.max_fallback - m["fallback_ratio"]) / self.max_fallback,
+                "slo": budget - (m["slo_violation_ratio"] or 0.0)}
+
+    def value(self, m: dict[str, Any], slo_budget: float) -> tuple[float, bool]:
+        """(value to minimise, feasible?) for mean metrics ``m``: the metric plus penalties
+        (see the module docstring). The constrained samplers use the metric and
+        :meth:`slacks` instead."""
+        misses = sum(max(0.0, -s) for s in self.slacks(m, slo_budget).values())
         feasible = misses <= 0
         if feasible:
             return m[self.metric], True

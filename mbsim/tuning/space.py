@@ -1,80 +1,43 @@
-"""The search space: which mountain-bike settings tuning may move, and how far.
+"""The search space of a policy: which of its parameters tuning may move, and how far.
 
-Each dimension is a dotted path into :class:`~mbsim.mbb.settings.MbbSettings` with bounds.
-The defaults bracket the article's values (digest 1, 2.5, 4.1) and stretch them where
-a scenario can use it:
-
-==========================  =============  ========  ================================================
-dimension                   bounds         article   meaning
-==========================  =============  ========  ================================================
-buffer.window_min_ms        5 - 200 (log)  50        shortest admission window: the longest expected
-                                                     wait admitted when latency is steady
-buffer.window_max_ms        50 - 400 (log) 200       longest window, reached when stddev >= scale
-buffer.capacity_min         2 - 64 (log)   16        ring slots at low request rates
-buffer.capacity_max         16 - 1024 (log) 256      ring slots at high request rates
-buffer.stddev_scale_ms      1 - 100 (log)  10        the 10 in clamp(stddev / 10): the stddev gain
-buffer.rps_scale            1 - 1000 (log) 10        the 10 in log2(rps / 10): the RPS gain
-buffer.adjust_s             0.2 - 10 (log) 2         re-tuning period
-fallback.deadline_ms        1 - 50 (log)   5         the horn's hard deadline (the article's > 5 ms)
-breaker.failure_ratio       0.1 - 0.9      0.5       failure share that trips the breaker
-breaker.min_calls           5 - 200 (log)  20        calls in the window before the ratio counts
-breaker.open_ms             100 - 10000    1000      time OPEN before probing
-==========================  =============  ========  ================================================
-
-A candidate whose minimum exceeds its maximum (window or capacity) is repaired by
-lowering the minimum to the maximum.
+Each policy declares its dimensions beside its own code (``PolicySpec.tuning``): the
+mountain-bike settings in :mod:`mbsim.policies.mbb`, each peer's in its module. A
+dimension is a dotted path into the policy's parameters with bounds; the search starts
+from the policy's ``tuning_base`` (``mbb``: the article's settings; a peer: its hand-tuned
+variant, so that it has the same 5 ms deadline and snapshot as the horn) and the study's
+baseline is that base. A candidate whose minimum exceeds its maximum (``tuning_pairs``:
+mbb's window and capacity) is repaired by lowering the minimum to the maximum.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
+from mbsim import policies
 from mbsim.errors import ConfigError
-from mbsim.mbb.settings import MbbSettings
 from mbsim.params import override, to_dict
+from mbsim.tuning.dimension import Dimension
+
+__all__ = ["Dimension", "base", "build", "defaults", "known", "parse_bounds", "repaired", "settings_from"]
 
 
-@dataclass(frozen=True)
-class Dimension:
-    name: str
-    low: float
-    high: float
-    integer: bool = False
-    log: bool = False
-
-    def __post_init__(self) -> None:
-        if not (math.isfinite(self.low) and math.isfinite(self.high)):
-            raise ConfigError(f"dimension {self.name}: bounds must be finite, got {self.low:g}:{self.high:g}")
-        if not self.low < self.high:
-            raise ConfigError(f"dimension {self.name}: bounds inverted or empty ({self.low:g} >= {self.high:g})")
-        if self.log and self.low <= 0:
-            raise ConfigError(f"dimension {self.name}: a log-scaled dimension needs a positive lower bound")
-
-    def clip(self, v: float) -> float:
-        v = min(self.high, max(self.low, v))
-        return round(v) if self.integer else float(v)
+def known(policy: str = "mbb") -> dict[str, Dimension]:
+    """The dimensions ``policy`` declares, by name."""
+    spec = policies.get(policy)
+    if not spec.tuning:
+        tunable = sorted(n for n in policies.names() if policies.get(n).tuning)
+        raise ConfigError(f"policy {policy!r} declares nothing to tune (tunable: {', '.join(tunable)})")
+    return {d.name: d for d in spec.tuning}
 
 
-DEFAULT_DIMENSIONS: tuple[Dimension, ...] = (
-    Dimension("buffer.window_min_ms", 5, 200, log=True),
-    Dimension("buffer.window_max_ms", 50, 400, log=True),
-    Dimension("buffer.capacity_min", 2, 64, integer=True, log=True),
-    Dimension("buffer.capacity_max", 16, 1024, integer=True, log=True),
-    Dimension("buffer.stddev_scale_ms", 1, 100, log=True),
-    Dimension("buffer.rps_scale", 1, 1000, log=True),
-    Dimension("buffer.adjust_s", 0.2, 10, log=True),
-    Dimension("fallback.deadline_ms", 1, 50, log=True),
-    Dimension("breaker.failure_ratio", 0.1, 0.9),
-    Dimension("breaker.min_calls", 5, 200, integer=True, log=True),
-    Dimension("breaker.open_ms", 100, 10000, log=True),
-)
-KNOWN = {d.name: d for d in DEFAULT_DIMENSIONS}
+def base(policy: str = "mbb") -> Any:
+    """The parameters a search of ``policy`` starts from (and its baseline)."""
+    spec = policies.get(policy)
+    return (spec.tuning_base or spec.params)()
 
 
-def _exists(name: str) -> bool:
-    node: Any = to_dict(MbbSettings())
+def _exists(name: str, policy: str) -> bool:
+    node: Any = to_dict(base(policy))
     for part in name.split("."):
         if not isinstance(node, dict) or part not in node:
             return False
@@ -82,29 +45,33 @@ def _exists(name: str) -> bool:
     return isinstance(node, (int, float)) and not isinstance(node, bool)
 
 
-def build(names: Iterable[str] | None = None, bounds: Mapping[str, tuple[float, float]] | None = None
-          ) -> list[Dimension]:
-    """The space: ``names`` (default: all) with ``bounds`` overriding their ranges."""
-    names = list(names) if names else list(KNOWN)
+def build(names: Iterable[str] | None = None, bounds: Mapping[str, tuple[float, float]] | None = None,
+          policy: str = "mbb") -> list[Dimension]:
+    """The space: ``names`` (default: all that ``policy`` declares) with ``bounds``
+    overriding their ranges; any other numeric parameter of the policy may be named if it
+    is given bounds."""
+    declared = known(policy)
+    names = list(names) if names else list(declared)
     if len(set(names)) != len(names):
         raise ConfigError("a dimension is listed twice")
     dims = []
+    start = base(policy)
     for n in names:
-        if n in KNOWN:
-            d = KNOWN[n]
-        elif _exists(n):
+        if n in declared:
+            d: Dimension | None = declared[n]
+        elif _exists(n, policy):
             d = None
         else:
-            raise ConfigError(f"unknown dimension {n!r} (known: {', '.join(KNOWN)})")
+            raise ConfigError(f"unknown dimension {n!r} (known: {', '.join(declared)})")
         if bounds and n in bounds:
             lo, hi = bounds[n]
-            integer = d.integer if d else isinstance(getattr_path(MbbSettings(), n), int)
+            integer = d.integer if d else isinstance(getattr_path(start, n), int)
             d = Dimension(n, lo, hi, integer=integer, log=(d.log if d else False) and lo > 0)
         if d is None:
             raise ConfigError(f"dimension {n!r} needs bounds (--bounds {n}=LOW:HIGH)")
-        for end in (d.low, d.high):  # both ends must be settings that validate
+        for end in (d.low, d.high):  # both ends must be parameters that validate
             try:
-                override(MbbSettings(), {n: round(end) if d.integer else end})
+                settings_from({n: round(end) if d.integer else end}, policy, start)
             except ConfigError as exc:
                 raise ConfigError(f"--bounds {n}: {end:g} is not a valid value ({exc})") from None
         dims.append(d)
@@ -120,31 +87,28 @@ def getattr_path(obj: Any, path: str) -> Any:
     return obj
 
 
-PAIRS = (("buffer.window_min_ms", "buffer.window_max_ms"), ("buffer.capacity_min", "buffer.capacity_max"))
-
-
-def repaired(params: Mapping[str, float], base: MbbSettings | None = None) -> dict[str, float]:
+def repaired(params: Mapping[str, float], policy: str = "mbb", start: Any = None) -> dict[str, float]:
     """``params`` as they will run: a minimum above its maximum (given, or the base's) is
     lowered to it, and then appears among the returned names even if it was not given."""
     p = dict(params)
-    base = base or MbbSettings()
-    for lo, hi in PAIRS:
-        a = p.get(lo, getattr_path(base, lo))
-        b = p.get(hi, getattr_path(base, hi))
+    start = start if start is not None else base(policy)
+    for lo, hi in policies.get(policy).tuning_pairs:
+        a = p.get(lo, getattr_path(start, lo))
+        b = p.get(hi, getattr_path(start, hi))
         if a > b:
             p[lo] = b
     return p
 
 
-def settings_from(params: Mapping[str, float], base: MbbSettings | None = None) -> MbbSettings:
-    """Settings with ``params`` applied (repairing inverted min/max pairs, see :func:`repaired`)."""
-    base = base or MbbSettings()
-    return override(base, repaired(params, base))
+def settings_from(params: Mapping[str, float], policy: str = "mbb", start: Any = None) -> Any:
+    """The policy's parameters with ``params`` applied (repaired, see :func:`repaired`)."""
+    start = start if start is not None else base(policy)
+    return override(start, repaired(params, policy, start))
 
 
-def defaults(dims: list[Dimension]) -> dict[str, float]:
-    """The article's values of these dimensions."""
-    s = MbbSettings()
+def defaults(dims: list[Dimension], policy: str = "mbb") -> dict[str, float]:
+    """The base's values of these dimensions (mbb: the article's)."""
+    s = base(policy)
     return {d.name: getattr_path(s, d.name) for d in dims}
 
 
@@ -160,5 +124,3 @@ def parse_bounds(items: Iterable[str]) -> dict[str, tuple[float, float]]:
         except ValueError:
             raise ConfigError(f"--bounds wants NAME=LOW:HIGH, got {item!r}") from None
     return out
-
-
