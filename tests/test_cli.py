@@ -68,18 +68,6 @@ def test_scenario_file_with_duplicate_key(tmp_path, capsys):
     assert "duplicate parameter 'duration_s'" in capsys.readouterr().err
 
 
-def test_run_quick_writes_results_with_provenance(tmp_path):
-    r = run("run", "--quick", "--out", str(tmp_path))
-    assert r.returncode == 0, r.stderr
-    assert "| db-down | mbb |" in r.stdout
-    rec = json.loads((tmp_path / "results.json").read_text())
-    prov = rec["provenance"]
-    for key in ("git", "packages", "kernel", "seed", "python"):
-        assert key in prov
-    from mbsim.world.catalog import names
-    assert len(rec["results"]) == 3 * len(names())
-
-
 def test_every_subcommand_has_help():
     for cmd in ("run", "simulate", "scenarios", "policies", "bench", "compare", "tune", "export", "apply", "detach"):
         r = run(cmd, "--help")

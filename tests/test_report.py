@@ -1,0 +1,132 @@
+"""``mbsim run``: the whole story in an offline report, opened in a real browser."""
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mbsim.report.html import Page
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/setup adds it)")
+TINY = {"scenarios": ["db-down"], "policies": ["mbb", "none", "hystrix-tuned"], "reps": 2, "budget": 4,
+        "pareto_budget": 4, "verify_scenario": "loss12"}
+
+
+def mbsim(*args, timeout=900):
+    return subprocess.run([sys.executable, "-m", "mbsim", *args], capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    d = tmp_path_factory.mktemp("run")
+    (d / "tiny.json").write_text(json.dumps(TINY))
+    r = mbsim("run", "--quick", "--config", str(d / "tiny.json"), "--out", str(d / "report"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    return d / "report", r
+
+
+def chromium(*args, timeout=120):
+    return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                           "--disable-dev-shm-usage", *args], capture_output=True, text=True, timeout=timeout)
+
+
+def body_attributes(page: Path) -> dict[str, str]:
+    r = chromium("--virtual-time-budget=15000", "--dump-dom", page.resolve().as_uri())
+    assert r.returncode == 0, r.stderr[-2000:]
+    body = re.search(r"<body([^>]*)>", r.stdout)
+    assert body, r.stdout[:500]
+    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(1)))
+
+
+def test_every_stage_is_in_the_report(report):
+    out, r = report
+    html = (out / "index.html").read_text()
+    for title in ("1. The model and the peers", "2. Healthy overload", "3. A tuned setting and its trade-off",
+                  "4. The exported configuration", "5. The real kernel fallback against the prediction",
+                  "Provenance"):
+        assert title in html, title
+    doc = json.loads((out / "results.json").read_text())
+    assert [s["key"] for s in doc["stages"]] == ["model", "overload", "tuning", "export", "verify"]
+    prov = doc["provenance"]
+    assert prov["git"]["commit"] and prov["kernel"] and prov["packages"]["numpy"] and prov["seed"] == 1
+    model = doc["stages"][0]["data"]
+    assert {(row["scenario"], row["policy"]) for row in model["table"]} == {
+        ("db-down", "none"), ("db-down", "breaker"), ("db-down", "mbb")}
+    assert set(model["peers"]["policies"]) == {"mbb", "none", "hystrix-tuned"}
+    export = doc["stages"][3]["files"]
+    for kind in ("json", "yaml", "header", "object", "attach", "manifest", "crd"):
+        assert Path(export[kind]).is_file(), kind
+    verify = doc["stages"][4]
+    if verify["skipped"]:  # not root, or no BPF: one line says so, in the report and on stdout
+        assert "needs root" in verify["skipped"] and "(stage skipped)" in r.stdout
+    else:
+        assert verify["data"]["scenarios"]["loss12"]["horn"]["p99"]["predicted"]["value"] > 0
+        assert any("deadline" in g["goal"] for g in verify["goals"])
+    assert "report: " in r.stdout and "| model | mbb answers at least 99.9 %" in r.stdout
+
+
+def test_the_report_is_readable_offline(report):
+    out, _ = report
+    html = (out / "index.html").read_text()
+    assert not re.search(r'(src|href)="(?!data:|#)', html)  # every image inline, every link in-page
+    assert "http://" not in html.split("<body")[0] and "https://" not in html.split("<body")[0]
+
+
+@needs_chromium
+def test_chromium_renders_every_table_and_image_and_requests_nothing(report):
+    out, _ = report
+    attrs = body_attributes(out / "index.html")
+    assert attrs.get("loaded") == "yes", attrs
+    html = (out / "index.html").read_text()
+    assert int(attrs["images"]) == html.count("<img ") >= 6
+    assert attrs["images-ok"] == attrs["images"]  # every image has a natural size above zero
+    assert int(attrs["tables"]) == html.count("<table") >= 8
+    assert attrs["requests"] == "0"
+
+
+@needs_chromium
+def test_a_page_that_reaches_out_is_caught(tmp_path):
+    """The check above can fail: a page with an image from elsewhere counts a request."""
+    page = Page("leaky")
+    page.parts.append('<img src="http://10.255.255.1/x.png" alt="x">')
+    path = page.write(tmp_path / "leaky.html")
+    attrs = body_attributes(path)
+    assert int(attrs["requests"]) >= 1 and attrs["images-ok"] == "0"
+
+
+@needs_chromium
+def test_a_screenshot_of_the_report_can_be_taken(report, tmp_path):
+    out, _ = report
+    shot = tmp_path / "shot.png"
+    r = chromium(f"--screenshot={shot}", "--window-size=1280,1000", "--hide-scrollbars",
+                 (out / "index.html").resolve().as_uri())
+    assert r.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", r.stderr[-1000:]
+    assert shot.stat().st_size > 20_000  # a page, not a blank image
+
+
+@pytest.mark.parametrize("config, message", [
+    ('{"budget": 1}', "budget must be in [2, 1000], got 1"),
+    ('{"scenarios": ["nowhere"]}', "unknown scenario 'nowhere'"),
+    ('{"policies": ["none"]}', "policies must include mbb"),
+    ('{"reps": "3"}', "reps must be int"),
+    ('{"colour": 1}', "unknown key 'colour'"),
+    ('[1, 2]', "a run configuration is a JSON object"),
+    ('{"slo": {"target_ms": -1}}', "slo.target_ms must be"),
+    ('{"verify_scenario": "noisy"}', "verify_scenario must be one of"),
+    ('{"budget": 4, "budget": 5}', "duplicate"),
+])
+def test_bad_config_is_one_line(tmp_path, config, message):
+    f = tmp_path / "c.json"
+    f.write_text(config)
+    r = mbsim("run", "--config", str(f), "--out", str(tmp_path / "r"), timeout=120)
+    assert r.returncode == 2 and message in r.stderr and r.stderr.strip().count("\n") == 0, r.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_missing_config_is_one_line(tmp_path):
+    r = mbsim("run", "--config", str(tmp_path / "none.json"), timeout=120)
+    assert r.returncode == 2 and "no such file" in r.stderr and r.stderr.strip().count("\n") == 0
