@@ -22,6 +22,10 @@ def test_plain_breaker_fails_fast_but_does_not_answer():
     r = simulate("db-down", policy="breaker", seed=1)
     assert r["rejected_ratio"] > 0.1
     assert r["decision_accuracy"] > 0.8
+    # no answer from anywhere but the backend: nothing from the snapshot, and every rejected
+    # call is a failure
+    assert r["fallback_ratio"] == 0
+    assert r["success_ratio"] <= 1 - r["rejected_ratio"] + 1e-12
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
