@@ -19,13 +19,16 @@ PACKAGES = ("mbsim", "numpy", "scipy", "simpy", "pandas", "matplotlib", "scikit-
 
 
 def git_revision(cwd: str | os.PathLike | None = None) -> dict[str, Any]:
-    """``{"commit": sha or None, "dirty": bool}`` of the checkout mbsim runs from."""
+    """``{"commit": sha or None, "dirty": bool}`` of the checkout mbsim runs from. Dirty means
+    uncommitted changes to tracked files outside ``data/``: results being regenerated there
+    do not change the code that makes them."""
     where = Path(cwd) if cwd else Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True,
                              timeout=5).stdout.strip() or None
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where,
-                                    capture_output=True, text=True, timeout=5).stdout.strip())
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                                     ":(exclude)data"], cwd=where, capture_output=True, text=True,
+                                    timeout=5).stdout.strip())
     except (OSError, subprocess.SubprocessError):
         return {"commit": None, "dirty": None}
     return {"commit": sha, "dirty": dirty}

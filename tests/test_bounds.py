@@ -190,3 +190,25 @@ def test_scenario_bounds_hold_for_every_built_in():
         assert isinstance(sc, Scenario)
         total, measured = budget.expected_requests(sc)
         assert measured >= 1 and total <= budget.DEFAULT_MAX_REQUESTS
+
+
+def test_only_changes_outside_data_make_a_tree_dirty(tmp_path):
+    """Results being regenerated under data/ do not change the code that makes them."""
+    import subprocess
+
+    from mbsim import provenance
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "r.json").write_text("1")
+    (tmp_path / "code.py").write_text("x = 1")
+    git("add", ".")
+    git("-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "c")
+    assert provenance.git_revision(tmp_path)["dirty"] is False
+    (tmp_path / "data" / "r.json").write_text("2")
+    assert provenance.git_revision(tmp_path)["dirty"] is False
+    (tmp_path / "code.py").write_text("x = 2")
+    assert provenance.git_revision(tmp_path)["dirty"] is True
