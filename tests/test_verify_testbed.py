@@ -56,9 +56,12 @@ def test_every_scenario_runs_end_to_end_under_every_arm(testbed, name):
     out = {}
     for arm in ARMS.values():
         deadline = 5.0 if arm.deadline else None
-        raw = testbed.run(sc, arm, seed=1)
-        o = measure.outcomes(raw, deadline)
-        gs, thin = gates.check(o, raw.arrays["planned"], *window(raw, sc), sc.workload.constant)
+        for _attempt in range(3):  # as mbsim verify does: a run on a busy machine is repeated
+            raw = testbed.run(sc, arm, seed=1)
+            o = measure.outcomes(raw, deadline)
+            gs, thin = gates.check(o, raw.arrays["planned"], *window(raw, sc), sc.workload.constant)
+            if gates.passed(gs):
+                break
         m = measure.metrics(raw, deadline, thin)
         assert m["requests"] > 0.9 * sc.workload.rate_rps * (sc.duration_s - sc.warmup_s) * 0.95
         assert m["unresolved"] < 0.01 * len(raw.arrays["planned"])
