@@ -125,9 +125,12 @@ def test_the_gates_catch_a_broken_generator(testbed, broken):
     o = measure.outcomes(raw, None)
     gs, _ = gates.check(o, raw.arrays["planned"], *window(raw, sc), True)
     assert not gates.passed(gs), [g.as_dict() for g in gs]
-    good = testbed.run(sc, ARMS["none"], seed=5)
-    o = measure.outcomes(good, None)
-    gs, _ = gates.check(o, good.arrays["planned"], *window(good, sc), True)
+    for _attempt in range(3):  # a normal run passes its gates (repeated on a busy machine, as verify does)
+        good = testbed.run(sc, ARMS["none"], seed=5)
+        o = measure.outcomes(good, None)
+        gs, _ = gates.check(o, good.arrays["planned"], *window(good, sc), True)
+        if gates.passed(gs):
+            break
     assert gates.passed(gs), [g.as_dict() for g in gs]
 
 
