@@ -17,7 +17,7 @@ import numpy as np
 
 from mbsim.errors import ConfigError
 from mbsim.tuning.dimension import Dimension
-from mbsim.tuning.samplers import Observation, Sampler, _cap
+from mbsim.tuning.samplers import Observation, Sampler, _cap, optuna_distributions
 
 METRICS = {"p99": "p99_ms", "p999": "p999_ms", "p9999": "p9999_ms", "mean": "latency_mean_ms",
            "fallback": "fallback_ratio", "snapshot_share": "fallback_ratio", "jitter": "p99_jitter_ms"}
@@ -56,7 +56,6 @@ class ParetoSampler(Sampler):
     def __init__(self, dims: list[Dimension], seed: int, names: list[str], sampler: str | None = None) -> None:
         super().__init__(dims, seed)
         import optuna
-        from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.keys = [METRICS[n] for n in names]
@@ -72,9 +71,7 @@ class ParetoSampler(Sampler):
                 raise ConfigError(f"--pareto: unknown sampler {sampler!r} (known: tpe, nsga2)")
         self.optuna = optuna
         self.study = optuna.create_study(directions=["minimize", "minimize"], sampler=s)
-        self.dists: dict[str, BaseDistribution] = {
-            d.name: IntDistribution(int(d.low), int(d.high), log=d.log) if d.integer
-            else FloatDistribution(d.low, d.high, log=d.log) for d in dims}
+        self.dists = optuna_distributions(dims)
         self.pending: dict[tuple, Any] = {}
 
     def _ask(self, n: int) -> list[dict[str, float]]:

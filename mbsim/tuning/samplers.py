@@ -136,6 +136,14 @@ class SkoptPenalty(Sampler):
                 self.opt.tell([self._x(p) for p, _ in done], [_cap(o.value) for _, o in done])
 
 
+def optuna_distributions(dims: list[Dimension]) -> dict[str, Any]:
+    """Optuna's distribution of each dimension (integer or float, log-scaled or not)."""
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    return {d.name: IntDistribution(int(d.low), int(d.high), log=d.log) if d.integer
+            else FloatDistribution(d.low, d.high, log=d.log) for d in dims}
+
+
 class OptunaSampler(Sampler):
     """Optuna's TPE or GP sampler on the log of the metric, with the slacks as constraints."""
 
@@ -144,7 +152,6 @@ class OptunaSampler(Sampler):
     def __init__(self, dims: list[Dimension], seed: int, sampler: str = "tpe") -> None:
         super().__init__(dims, seed)
         import optuna
-        from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         s: optuna.samplers.BaseSampler
@@ -161,9 +168,7 @@ class OptunaSampler(Sampler):
             raise ConfigError(f"unknown optuna sampler {sampler!r} (known: tpe, gp)")
         self.optuna = optuna
         self.study = optuna.create_study(direction="minimize", sampler=s)
-        self.dists: dict[str, BaseDistribution] = {
-            d.name: IntDistribution(int(d.low), int(d.high), log=d.log) if d.integer
-            else FloatDistribution(d.low, d.high, log=d.log) for d in dims}
+        self.dists = optuna_distributions(dims)
         self.pending: dict[tuple, Any] = {}
 
     def _ask(self, n: int) -> list[dict[str, float]]:
