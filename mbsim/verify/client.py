@@ -24,6 +24,7 @@ Request ids carry the request's index and attempt: ``id = index * 4 + attempt``.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import select
 import signal
@@ -32,6 +33,7 @@ import struct
 import time
 from dataclasses import dataclass
 from heapq import heappop, heappush
+from typing import Any
 
 import numpy as np
 
@@ -270,10 +272,11 @@ class Sender:
 
 
 def run_sender(cfg: ClientConfig, a: SharedArrays, ns: str, cpu: int | None, up: socket.socket,
-               side: socket.socket | None, go) -> None:
+               side: socket.socket | None, go, start: Any) -> None:
+    """Send on schedule from ``go``; scenario time 0 is in ``start`` by then."""
     proc.settle(ns, cpu)
     go.wait()
-    Sender(cfg, a, up, side).run()
+    Sender(dataclasses.replace(cfg, t0_ns=proc.await_start(start)), a, up, side).run()
 
 
 def run_receiver(cfg: ClientConfig, a: SharedArrays, ns: str, cpu: int | None, socks: list[socket.socket],

@@ -2,10 +2,14 @@
 precisely, and die with its parent (a SIGKILLed ``mbsim verify`` leaves no worker)."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import gc
 import os
 import signal
 import time
+from collections.abc import Iterator
+from typing import Any
 
 from mbsim.kernel import netns
 from mbsim.processes import die_with_parent
@@ -30,6 +34,17 @@ def settle(ns: str | None = None, cpu: int | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
 
 
+def await_start(start: Any, timeout_s: float = 60.0) -> int:
+    """Scenario time 0 (CLOCK_MONOTONIC ns) once the testbed publishes it in the shared int64
+    ``start`` (0 until then)."""
+    give_up = time.monotonic() + timeout_s
+    while (t0 := int(start.value)) == 0:
+        if time.monotonic() > give_up:
+            raise SystemExit("the testbed never started the run")
+        time.sleep(0.001)
+    return t0
+
+
 def wait_until(due_ns: int, spin_ns: int = 150_000) -> int:
     """Sleep until ``spin_ns`` before ``due_ns`` (CLOCK_MONOTONIC), then spin; returns now."""
     now = time.monotonic_ns()
@@ -52,3 +67,19 @@ def realtime_offset_ns(samples: int = 21) -> int:
         offs.append(r - (a + b) // 2)
     offs.sort()
     return offs[len(offs) // 2]
+
+
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Keep the garbage collector off everything that exists now, for the block.
+
+    The testbed's processes are forked from the caller. In a caller with a large heap (a
+    notebook, or a long pytest session), a full collection walks every inherited object:
+    it stalled the sender for 0.5 s and the horn's controller thread long enough for the
+    breaker to open on a burst of expiries. Frozen objects are skipped by collections in
+    the caller and in every child forked inside the block (``gc.freeze``)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

@@ -20,6 +20,7 @@ service time and decides when the job is done.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import select
 import signal
@@ -28,7 +29,7 @@ import time
 from collections import deque
 from dataclasses import dataclass
 from heapq import heappop, heappush
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -68,6 +69,7 @@ class ServerConfig:
     first_service: np.ndarray  # s, by request index
     first_spike: np.ndarray  # uniforms, by request index
     seed: int
+    start: Any = None  # shared int64: t0_ns is published here once the testbed is up (0: not yet)
 
 
 class Server:
@@ -232,4 +234,6 @@ def run_server(cfg: ServerConfig, ns: str, cpu: int | None, stats: np.ndarray, r
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8 << 20)
     sock.bind((cfg.addr, cfg.port))
     ready.set()
+    if cfg.start is not None:
+        server.cfg = dataclasses.replace(cfg, t0_ns=proc.await_start(cfg.start))
     server.serve(sock)

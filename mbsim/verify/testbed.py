@@ -48,7 +48,7 @@ from mbsim.verify.server import LATE_SAMPLES, ServerConfig, run_server
 from mbsim.world.scenario import Scenario
 
 PORT, SIDECAR_PORT = 7000, 7001
-LEAD_S = 1.0  # from the start of the processes to the first planned send
+LEAD_S = 0.5  # from the moment every process is up to scenario time 0 (s)
 SNAPSHOT_KEYS = 1000  # keys 1..1000 are in the snapshot; a request that misses asks for another
 _FORK = mp.get_context("fork")
 
@@ -145,44 +145,47 @@ class Testbed:
 
     # -- one run -------------------------------------------------------------------
     @contextlib.contextmanager
-    def services(self, sc: Scenario, arm: Arm, seed: int, t0: int, reqs: dict[str, np.ndarray] | None = None,
+    def services(self, sc: Scenario, arm: Arm, seed: int, start: Any, reqs: dict[str, np.ndarray] | None = None,
                  sidecar: bool | None = None) -> Iterator[Services]:
         """The server (and the sidecar, and the horn with its controller, as ``arm`` has
-        them) running until the block ends; everything stops and detaches however it ends."""
+        them) running until the block ends; everything stops and detaches however it ends.
+        ``start`` is a shared int64 (``RawValue("q")``): the server waits until it holds scenario
+        time 0 (CLOCK_MONOTONIC ns), so the caller picks that time once everything is up."""
         reqs = reqs if reqs is not None else {"service": np.zeros(0), "spike": np.zeros(0)}
         cpu = self.cpus()
         r = self.rig
         stats = _FORK.RawArray("q", 4 + LATE_SAMPLES)
         svc = Services(np.frombuffer(stats, dtype=np.int64))
-        scfg = ServerConfig(sc, SERVER_ADDR, PORT, t0, reqs["service"], reqs["spike"], seed)
+        scfg = ServerConfig(sc, SERVER_ADDR, PORT, 0, reqs["service"], reqs["spike"], seed, start)
         stop_ctl = threading.Event()
         ctl_thread = None
-        try:
-            svc.procs.append(_start(run_server, (scfg, r.server_ns, cpu.get("server"), svc.server_stats), "server"))
-            if arm.sidecar if sidecar is None else sidecar:
-                svc.sidecar = ("127.0.0.1", SIDECAR_PORT)
-                svc.procs.append(_start(run_sidecar, (r.client_ns, cpu.get("sidecar"), svc.sidecar, self.snapshot),
-                                        "sidecar"))
-            if arm.kernel:
-                d = Path(self.tmp.name)
-                svc.applied = Applied(d / "out", r.client_ns, r.client_dev, f"{SERVER_ADDR}:{PORT}",
-                                      d / "snapshot.json", upstream_mac=r.server_mac, log=svc.log.append)
-                svc.applied.__enter__()
-                ctl_thread = threading.Thread(target=svc.applied.controller.run,  # type: ignore[union-attr]
-                                              args=(None, stop_ctl.is_set), daemon=True)
-                ctl_thread.start()
-            yield svc
-        finally:
-            stop_ctl.set()
-            if ctl_thread is not None:
-                ctl_thread.join(5)
-            if svc.applied is not None:
-                svc.applied.__exit__(None, None, None)
-            _stop(svc.procs)
+        with proc.frozen_heap():
+            try:
+                svc.procs.append(_start(run_server, (scfg, r.server_ns, cpu.get("server"), svc.server_stats), "server"))
+                if arm.sidecar if sidecar is None else sidecar:
+                    svc.sidecar = ("127.0.0.1", SIDECAR_PORT)
+                    svc.procs.append(_start(run_sidecar, (r.client_ns, cpu.get("sidecar"), svc.sidecar, self.snapshot),
+                                            "sidecar"))
+                if arm.kernel:
+                    d = Path(self.tmp.name)
+                    svc.applied = Applied(d / "out", r.client_ns, r.client_dev, f"{SERVER_ADDR}:{PORT}",
+                                          d / "snapshot.json", upstream_mac=r.server_mac, log=svc.log.append)
+                    svc.applied.__enter__()
+                    ctl_thread = threading.Thread(target=svc.applied.controller.run,  # type: ignore[union-attr]
+                                                  args=(None, stop_ctl.is_set), daemon=True)
+                    ctl_thread.start()
+                yield svc
+            finally:
+                stop_ctl.set()
+                if ctl_thread is not None:
+                    ctl_thread.join(5)
+                if svc.applied is not None:
+                    svc.applied.__exit__(None, None, None)
+                _stop(svc.procs)
 
     def background(self, sc: Scenario, arm: Arm, seed: int, sidecar: bool | None = None):
         """:meth:`services` for a run without a generator (calibration), starting now."""
-        return self.services(sc, arm, seed, time.monotonic_ns(), sidecar=sidecar)
+        return self.services(sc, arm, seed, _FORK.RawValue("q", time.monotonic_ns()), sidecar=sidecar)
 
     def cpus(self) -> dict[str, int]:
         """Who runs where: the sender alone on CPU 1; the rest on CPU 0 (empty: unpinned)."""
@@ -198,17 +201,15 @@ class Testbed:
         if n == 0:
             raise MbsimError(f"scenario {sc.name!r} has no request within {sc.duration_s:g} s")
         a = arrays(n)
-        t0 = time.monotonic_ns() + int(LEAD_S * 1e9)
-        a["planned"][:] = t0 + np.round(reqs["times"] * 1e9).astype(np.int64)
         a["keys"][:] = reqs["keys"]
-        self._faults(sc, t0)
         cpu = self.cpus()
         r = self.rig
-        with self.services(sc, arm, seed, t0, reqs) as svc:
+        start = _FORK.RawValue("q", 0)  # scenario time 0, chosen once every process is up
+        with self.services(sc, arm, seed, start, reqs) as svc:
             if force_open and svc.applied is not None:
                 svc.applied.controller.force(H.OPEN)  # type: ignore[union-attr]
             ccfg = ClientConfig(arm, sc.client, self.settings.breaker, self.settings.fallback.deadline_ms,
-                                (SERVER_ADDR, PORT), svc.sidecar, t0, proc.realtime_offset_ns(), seed,
+                                (SERVER_ADDR, PORT), svc.sidecar, 0, proc.realtime_offset_ns(), seed,
                                 closed_loop=closed_loop, lag_ns=lag_ns, force_open=force_open)
             with netns.inside(r.client_ns):
                 up = client_socket((SERVER_ADDR, PORT))
@@ -217,11 +218,17 @@ class Testbed:
             go = _FORK.Event()
             clients = [_FORK.Process(target=run_receiver, args=(ccfg, a, r.client_ns, cpu.get("receiver"), socks, go),
                                      daemon=True),
-                       _FORK.Process(target=run_sender, args=(ccfg, a, r.client_ns, cpu.get("sender"), up, side, go),
-                                     daemon=True)]
+                       _FORK.Process(target=run_sender, daemon=True,
+                                     args=(ccfg, a, r.client_ns, cpu.get("sender"), up, side, go, start))]
             try:
                 for p in clients:
                     p.start()
+                # setting up (the horn's compile alone takes about 0.7 s, forks of a large
+                # caller more) is done: scenario time 0 is LEAD_S from now
+                t0 = time.monotonic_ns() + int(LEAD_S * 1e9)
+                a["planned"][:] = t0 + np.round(reqs["times"] * 1e9).astype(np.int64)
+                self._faults(sc, t0)
+                start.value = t0
                 go.set()
                 if stall is not None:
                     self._stall(svc.procs[0], t0, stall)
