@@ -101,3 +101,68 @@ def test_bad_input(args, message):
     r = mbsim(*args)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def _params_file(path, policy, params):
+    path.write_text(json.dumps({"schema": "mbsim.policy/1", "policy": policy, "params": params}))
+    return path
+
+
+def test_a_tuned_arm_runs_its_own_parameters_on_the_common_random_numbers(tmp_path):
+    from mbsim import policies
+    from mbsim.params import to_dict
+
+    defaults = to_dict(policies.resolve("hystrix")[1])
+    same = _params_file(tmp_path / "same.json", "hystrix", defaults)
+    changed = dict(defaults)
+    changed["execution_timeout_ms"] = 1.0  # calls time out at 1 ms: the answers differ
+    (tmp_path / "study").mkdir()
+    other = _params_file(tmp_path / "study" / "params.json", "hystrix", changed)  # a study's directory
+    r = mbsim("compare", "--scenario", "db-down", "--quick", "--reps", "2", "--policies", "hystrix", "--json",
+              "--no-figures", "--tuned", f"same={same}", "--tuned", str(other.parent), "--out", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert list(data) == ["hystrix", "same", "hystrix-bo"]
+    # the defaults written to a file are the defaults: identical replications, seed for seed
+    assert data["same"]["replications"] == data["hystrix"]["replications"]
+    assert data["hystrix-bo"]["params"]["execution_timeout_ms"] == 1.0 and data["hystrix-bo"]["source"] == str(other)
+    assert data["hystrix-bo"]["replications"] != data["hystrix"]["replications"]
+    record = json.loads((tmp_path / "o" / "results.json").read_text())
+    assert record["provenance"]["tuned"] == [f"same={same}", str(other.parent)]
+
+
+def test_a_tuned_mbb_arm_reads_settings_json(tmp_path):
+    from mbsim.comparison.compare import compare
+    from mbsim.comparison.entries import tuned
+    from mbsim.deploy.settings_file import SettingsFile
+
+    path = SettingsFile().write(tmp_path / "settings.json")  # the article's defaults
+    entry = tuned(str(path))
+    assert (entry.label, entry.policy) == ("mbb-bo", "mbb")
+    study = compare("db-down", ["mbb", entry], reps=2, quick=True, cpu=False, workers=1)
+    a, b = (study.summaries[k].runs for k in ("mbb", "mbb-bo"))
+    assert [r["metrics"] for r in a] == [r["metrics"] for r in b]
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no such file"),
+    ('{"schema": "mbsim.other/1"}', "neither mbsim.settings/1 nor mbsim.policy/1"),
+    ('{"schema": "mbsim.policy/1", "policy": "hystrix", "params": {"execution_timeout_ms": -5}}',
+     "execution_timeout_ms must be positive"),
+    ('{"schema": "mbsim.policy/1", "policy": "nope", "params": {}}', "unknown policy 'nope'"),
+    ('{"schema": "mbsim.policy/1", "policy": "hystrix"}', "needs 'policy' (a name) and 'params'"),
+    ('[1, 2', "invalid JSON"),
+])
+def test_bad_tuned_arms_are_one_line(tmp_path, content, message):
+    path = tmp_path / "p.json"
+    if content is not None:
+        path.write_text(content)
+    r = mbsim("compare", "--quick", "--policies", "none", "--tuned", str(path))
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_two_arms_with_one_label_are_refused(tmp_path):
+    path = _params_file(tmp_path / "p.json", "hystrix", {})
+    r = mbsim("compare", "--quick", "--policies", "none", "--tuned", f"none={path}")
+    assert r.returncode == 2 and "two arms are labelled 'none'" in r.stderr

@@ -103,13 +103,19 @@ def test_the_generator_stays_open_loop_when_the_server_stalls(testbed):
                              workload=dataclasses.replace(catalog.get("loss12").workload, rate_rps=2000.0),
                              client=Client(timeout_ms=2000.0, max_retries=0))
     stall_at, stall = 1.5, 0.2
-    raw = testbed.run(sc, ARMS["none"], seed=4, stall=(stall_at, stall))
-    o = measure.outcomes(raw, None)
-    planned_s = (raw.arrays["planned"] - raw.t0_ns) / 1e9
-    during = (planned_s >= stall_at + 0.005) & (planned_s < stall_at + stall - 0.02)
+    for _attempt in range(3):
+        # a stall of the VM itself (one run in CI sent a few requests 0.4 s late) is repeated, as
+        # mbsim verify repeats a run whose gates fail; a closed-loop generator fails every attempt
+        raw = testbed.run(sc, ARMS["none"], seed=4, stall=(stall_at, stall))
+        o = measure.outcomes(raw, None)
+        planned_s = (raw.arrays["planned"] - raw.t0_ns) / 1e9
+        during = (planned_s >= stall_at + 0.005) & (planned_s < stall_at + stall - 0.02)
+        if np.percentile(o.lateness_ns[during], 99) < 100_000:
+            break
     assert during.sum() > 200
     # the schedule held: sends went out on time while the server was frozen
-    assert np.percentile(o.lateness_ns[during], 99) < 100_000
+    late = during & (o.lateness_ns > 100_000)
+    assert np.percentile(o.lateness_ns[during], 99) < 100_000, (raw.health, planned_s[late][:3], planned_s[late][-3:])
     # and those requests waited for the stall: latency about (stall end - planned send)
     expect = stall_at + stall - planned_s[during]
     got = o.latency_s[during]

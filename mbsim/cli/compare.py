@@ -64,6 +64,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print the results as JSON, keyed by policy")
     p.add_argument("--out", default=None, help="directory for results (default data/compare/SCENARIO[-quick])")
     p.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    p.add_argument("--tuned", metavar="[LABEL=]PATH", action="append", default=[],
+                   help="add a tuned arm: a study's directory, settings.json (mbb) or params.json (a peer), as "
+                        "mbsim tune wrote it; labelled POLICY-bo unless LABEL= is given; repeatable")
     p.add_argument("--set", metavar="NAME=VALUE", action="append", default=[],
                    help="change a parameter of the scenario (service.drop_abandoned=true); repeatable")
     add_allow_dirty(p)
@@ -78,13 +81,12 @@ def run(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.policies.split(",")] if args.policies else list(DEFAULT_POLICIES)
     if not all(names):
         raise ConfigError("--policies has an empty name")
-    from mbsim import policies
+    from mbsim.comparison.entries import named, tuned, unique
     from mbsim.params import override, parse_assignments
     from mbsim.world import catalog
 
     scenario = override(catalog.get(args.scenario), parse_assignments(args.set))  # bad input fails here, first
-    for name in names:
-        policies.get(name)
+    entries = unique([named(n) for n in names] + [tuned(t) for t in args.tuned])
     out = out_dir(args.out or f"data/compare/{args.scenario}{'-quick' if args.quick else ''}", args.allow_dirty)
     bar = tqdm(total=None, desc=f"compare {args.scenario}", unit="run", file=sys.stderr, disable=None)
 
@@ -93,12 +95,13 @@ def run(args: argparse.Namespace) -> int:
         bar.n = done
         bar.refresh()
 
-    study = compare(scenario, names, reps=args.reps, seed=args.seed, quick=args.quick, progress=progress)
+    study = compare(scenario, entries, reps=args.reps, seed=args.seed, quick=args.quick, progress=progress)
     bar.close()
     out.mkdir(parents=True, exist_ok=True)
     command_line = "mbsim " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("mbsim") else \
         f"mbsim compare --scenario {args.scenario}" + (" --quick" if args.quick else "")
-    record = {**study.to_dict(), "provenance": provenance(seed=args.seed, reps=args.reps, sets=args.set)}
+    record = {**study.to_dict(), "provenance": provenance(seed=args.seed, reps=args.reps, sets=args.set,
+                                                          tuned=args.tuned)}
     (out / "results.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     table = markdown(study, command_line)
     (out / "results.md").write_text(dirty_banner(record["provenance"]) + table)

@@ -31,6 +31,7 @@ from typing import Any
 
 from mbsim import policies, processes, streams
 from mbsim.comparison.cpu_cost import TimedAdmission, TimedStrategy, proxy_overhead_ns
+from mbsim.comparison.entries import Entry, named, unique
 from mbsim.engine.run import run_model
 from mbsim.engine.simulate import seeds, simulate
 from mbsim.errors import ConfigError
@@ -63,6 +64,7 @@ class PolicySummary:
     intervals: dict[str, stats.Interval] = field(default_factory=dict)
     cpu: stats.Interval | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None  # a tuned arm's settings file
 
     def beyond(self, metric: str) -> int:
         """The fewest samples beyond percentile ``metric`` in any replication."""
@@ -85,9 +87,9 @@ class PolicySummary:
         return out
 
 
-def _one(args: tuple[Scenario, str, int]) -> dict[str, Any]:
-    sc, policy, seed = args
-    r = simulate(sc, policy=policy, seed=seed)
+def _one(args: tuple[Scenario, Entry, int]) -> dict[str, Any]:
+    sc, entry, seed = args
+    r = simulate(sc, policy=entry.policy, params=entry.params, seed=seed)
     pct = r.percentiles()
     opens = sum(1 for t, s in r.transitions if s == 1 and t >= sc.warmup_s)  # transitions to OPEN, measured
     return {"seed": seed, "metrics": {**r.metrics, "breaker_opens": opens}, "seconds": r.seconds,
@@ -109,9 +111,10 @@ def at_one_cap(xs: list[float], ys: list[float]) -> bool:
     return bool(vals) and max(vals) <= min(vals) * (1 + BUCKET)
 
 
-def cpu_cost(sc: Scenario, policy: str, seed: int, overhead_ns: float) -> float:
+def cpu_cost(sc: Scenario, policy: str | Entry, seed: int, overhead_ns: float) -> float:
     """us per decision spent in ``policy``'s own code during one run of ``sc``."""
-    spec, p = policies.resolve(policy)
+    entry = policy if isinstance(policy, Entry) else named(policy)
+    spec, p = policies.resolve(entry.policy, entry.params)
     prot = spec.build(p, sc, streams.spawn(seed)["policy"])
     timed: list[TimedStrategy | TimedAdmission] = []
     if prot.strategy is not None:
@@ -186,7 +189,8 @@ class Comparison:
             "quick": self.quick,
             "duration_s": self.scenario.duration_s,
             "seeds": self.seeds,
-            "policies": {name: {**s.row(), "params": s.params, "replications": [r["metrics"] for r in s.runs]}
+            "policies": {name: {**s.row(), "params": s.params, "source": s.source,
+                                "replications": [r["metrics"] for r in s.runs]}
                          for name, s in self.summaries.items()},
             "verdicts": self.verdicts(),
         }
@@ -196,19 +200,18 @@ def fmt_ms(x: float) -> str:
     return f"{x:.4g}"
 
 
-def compare(scenario: Scenario | str, policy_names: Sequence[str] = DEFAULT_POLICIES, reps: int = 5,
+def compare(scenario: Scenario | str, policy_names: Sequence[str | Entry] = DEFAULT_POLICIES, reps: int = 5,
               seed: int = 1, quick: bool = False, workers: int | None = None,
               progress: Callable[[int, int], None] | None = None, cpu: bool = True) -> Comparison:
     sc = get_scenario(scenario) if isinstance(scenario, str) else scenario
     if reps < 2:
         raise ConfigError("--reps must be at least 2 for confidence intervals")
-    for name in policy_names:
-        policies.get(name)
+    entries = unique([e if isinstance(e, Entry) else named(e) for e in policy_names])
     if quick:
         sc = dataclasses.replace(sc, duration_s=min(sc.duration_s, QUICK_DURATION_S),
                                  warmup_s=min(sc.warmup_s, 1.0))
     rep_seeds = seeds(seed, reps)
-    jobs = [(sc, p, s) for p in policy_names for s in rep_seeds]
+    jobs = [(sc, e, s) for e in entries for s in rep_seeds]
     workers = workers or min(len(jobs), os.cpu_count() or 1)
     results: list[dict[str, Any]] = []
     if workers > 1:
@@ -224,17 +227,19 @@ def compare(scenario: Scenario | str, policy_names: Sequence[str] = DEFAULT_POLI
                 progress(k + 1, len(jobs))
     summaries: dict[str, PolicySummary] = {}
     overhead = proxy_overhead_ns() if cpu else 0.0
-    for i, name in enumerate(policy_names):
+    for i, entry in enumerate(entries):
+        name = entry.label
         runs = results[i * reps:(i + 1) * reps]
-        summ = PolicySummary(name, runs, params=to_dict(policies.resolve(name)[1]))
+        summ = PolicySummary(name, runs, params=to_dict(policies.resolve(entry.policy, entry.params)[1]),
+                             source=entry.source)
         for m in METRICS:
             vals = [r["metrics"][m] for r in runs if r["metrics"][m] is not None and not
                     (isinstance(r["metrics"][m], float) and math.isnan(r["metrics"][m]))]
             summ.intervals[m] = percentile_interval(vals) if m in PERCENTILES else stats.t_interval(vals, 0.95)
         if cpu:
-            summ.cpu = stats.t_interval([cpu_cost(sc, name, s, overhead) for s in rep_seeds[:CPU_REPS]], 0.95)
+            summ.cpu = stats.t_interval([cpu_cost(sc, entry, s, overhead) for s in rep_seeds[:CPU_REPS]], 0.95)
             summ.cpu_us_per_decision = summ.cpu.mean
         summaries[name] = summ
-    return Comparison(sc, list(policy_names), rep_seeds, summaries, quick)
+    return Comparison(sc, [e.label for e in entries], rep_seeds, summaries, quick)
 
 

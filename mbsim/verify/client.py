@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import resource
 import select
 import signal
 import socket
@@ -65,7 +66,7 @@ def arrays(n: int) -> SharedArrays:
         "gave_up": (n, "i8"),  # the client gave up: a timeout
         "error_at": (n, "i8"),  # the last attempt's error answer, with no fallback
         "ring": (RING, "i8"), "ring_w": (8, "i8"),  # live answers, for the sender
-        "progress": (8, "i8"),  # [requests sent, sender done]
+        "progress": (8, "i8"),  # [requests sent, sender done, its major faults, its involuntary switches]
         "states": (2 * STATES, "i8"), "states_n": (8, "i8"),  # the client breaker's (time, state) changes
     })
 
@@ -268,6 +269,8 @@ class Sender:
             self.send(i, 0, now)
             i += 1
             prog[0] = i
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        prog[2], prog[3] = ru.ru_majflt, ru.ru_nivcsw
         prog[1] = 1
 
 

@@ -34,6 +34,17 @@ def settle(ns: str | None = None, cpu: int | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
 
 
+def steal_ms() -> float:
+    """CPU time the hypervisor has taken from this VM since boot, over all CPUs (ms; 0 where
+    /proc/stat has no steal column)."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        return int(fields[8]) * 1000.0 / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
+    except (OSError, ValueError):
+        return 0.0
+
+
 def await_start(start: Any, timeout_s: float = 60.0) -> int:
     """Scenario time 0 (CLOCK_MONOTONIC ns) once the testbed publishes it in the shared int64
     ``start`` (0 until then)."""

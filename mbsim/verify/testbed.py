@@ -90,6 +90,9 @@ class RawRun:
     drops: dict[str, tuple[int, int]]
     pinned: bool
     controller_log: list[dict] = field(default_factory=list)
+    # what disturbed the run, for a failed gate's message: CPU stolen by the hypervisor (ms,
+    # both CPUs), and the sender's major page faults and involuntary context switches
+    health: dict[str, float] = field(default_factory=dict)
 
 
 class Testbed:
@@ -229,6 +232,7 @@ class Testbed:
                 a["planned"][:] = t0 + np.round(reqs["times"] * 1e9).astype(np.int64)
                 self._faults(sc, t0)
                 start.value = t0
+                steal0 = proc.steal_ms()
                 go.set()
                 if stall is not None:
                     self._stall(svc.procs[0], t0, stall)
@@ -239,6 +243,9 @@ class Testbed:
                         raise MbsimError(f"the testbed's sender failed (exit {sender.exitcode})")
                     time.sleep(0.05)
                 time.sleep(0.05)  # the last answers reach the receiver
+                prog = a["progress"]
+                health = {"steal_ms": proc.steal_ms() - steal0, "sender_major_faults": float(prog[2]),
+                          "sender_involuntary_switches": float(prog[3])}
             finally:
                 _stop(clients)
                 for s in socks:
@@ -249,7 +256,8 @@ class Testbed:
                   "answer_lateness_ns": stats[4:4 + k].copy()}
         transitions = _transitions(svc.log, t0) if arm.kernel else []
         return RawRun(sc, arm.name, seed, t0, a.copy(), server, transitions,
-                      {"to_server": self.to_server.stats(), "to_client": self.to_client.stats()}, self.pinned, svc.log)
+                      {"to_server": self.to_server.stats(), "to_client": self.to_client.stats()}, self.pinned, svc.log,
+                      health)
 
     def _faults(self, sc: Scenario, t0: int) -> None:
         """Loss and partitions of ``sc`` into both droppers (absolute monotonic windows)."""
