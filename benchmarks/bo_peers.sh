@@ -22,4 +22,5 @@ for p in "${policies[@]}"; do
   tuned+=(--tuned "data/studies/$name")
 done
 hand=mbb,hystrix-tuned,resilience4j-tuned,gobreaker-tuned,sre-tuned,gradient2-tuned,vegas-tuned,envoy-tuned,none
-"$mbsim" compare --scenario "$scenario" --policies "$hand" "${tuned[@]}" --out "data/compare/$scenario-bo"
+"$mbsim" compare --scenario "$scenario" --policies "$hand" "${tuned[@]}" --reference mbb-bo \
+  --out "data/compare/$scenario-bo"

@@ -119,7 +119,8 @@ def test_a_tuned_arm_runs_its_own_parameters_on_the_common_random_numbers(tmp_pa
     (tmp_path / "study").mkdir()
     other = _params_file(tmp_path / "study" / "params.json", "hystrix", changed)  # a study's directory
     r = mbsim("compare", "--scenario", "db-down", "--quick", "--reps", "2", "--policies", "hystrix", "--json",
-              "--no-figures", "--tuned", f"same={same}", "--tuned", str(other.parent), "--out", str(tmp_path / "o"))
+              "--no-figures", "--tuned", f"same={same}", "--tuned", str(other.parent), "--out", str(tmp_path / "o"),
+              "--reference", "same")
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert list(data) == ["hystrix", "same", "hystrix-bo"]
@@ -129,6 +130,9 @@ def test_a_tuned_arm_runs_its_own_parameters_on_the_common_random_numbers(tmp_pa
     assert data["hystrix-bo"]["replications"] != data["hystrix"]["replications"]
     record = json.loads((tmp_path / "o" / "results.json").read_text())
     assert record["provenance"]["tuned"] == [f"same={same}", str(other.parent)]
+    # the verdicts are the reference's: identical arms tie on every metric
+    assert record["reference"] == "same" and record["verdicts"][0].startswith("same vs hystrix: ")
+    assert " wins " not in record["verdicts"][0] and " loses " not in record["verdicts"][0]
 
 
 def test_a_tuned_mbb_arm_reads_settings_json(tmp_path):
@@ -157,12 +161,17 @@ def test_bad_tuned_arms_are_one_line(tmp_path, content, message):
     path = tmp_path / "p.json"
     if content is not None:
         path.write_text(content)
-    r = mbsim("compare", "--quick", "--policies", "none", "--tuned", str(path))
+    r = mbsim("compare", "--quick", "--policies", "none", "--tuned", str(path), "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
 
 
+def test_a_reference_that_is_not_an_arm_is_one_line(tmp_path):
+    r = mbsim("compare", "--quick", "--policies", "none,hystrix", "--reference", "mbb-bo", "--out", str(tmp_path))
+    assert r.returncode == 2 and "--reference 'mbb-bo' is not one of the arms (none, hystrix)" in r.stderr
+
+
 def test_two_arms_with_one_label_are_refused(tmp_path):
     path = _params_file(tmp_path / "p.json", "hystrix", {})
-    r = mbsim("compare", "--quick", "--policies", "none", "--tuned", f"none={path}")
+    r = mbsim("compare", "--quick", "--policies", "none", "--tuned", f"none={path}", "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "two arms are labelled 'none'" in r.stderr

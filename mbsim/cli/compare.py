@@ -46,7 +46,7 @@ def markdown(study, command_line: str) -> str:
     for row in rows:
         cells = [row["policy"]] + [_cell(row, c) for c in cols]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Paired differences (mbb minus peer, 95 % CI over replications):", ""]
+    lines += ["", f"Paired differences ({study.reference} minus each other arm, 95 % CI over replications):", ""]
     lines += [f"- {v}" for v in study.verdicts()]
     return "\n".join(lines) + "\n"
 
@@ -67,6 +67,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tuned", metavar="[LABEL=]PATH", action="append", default=[],
                    help="add a tuned arm: a study's directory, settings.json (mbb) or params.json (a peer), as "
                         "mbsim tune wrote it; labelled POLICY-bo unless LABEL= is given; repeatable")
+    p.add_argument("--reference", default="mbb", metavar="LABEL",
+                   help="the arm the paired verdicts compare the others with (default mbb; e.g. mbb-bo)")
     p.add_argument("--set", metavar="NAME=VALUE", action="append", default=[],
                    help="change a parameter of the scenario (service.drop_abandoned=true); repeatable")
     add_allow_dirty(p)
@@ -87,6 +89,9 @@ def run(args: argparse.Namespace) -> int:
 
     scenario = override(catalog.get(args.scenario), parse_assignments(args.set))  # bad input fails here, first
     entries = unique([named(n) for n in names] + [tuned(t) for t in args.tuned])
+    labels = [e.label for e in entries]
+    if args.reference != "mbb" and args.reference not in labels:
+        raise ConfigError(f"--reference {args.reference!r} is not one of the arms ({', '.join(labels)})")
     out = out_dir(args.out or f"data/compare/{args.scenario}{'-quick' if args.quick else ''}", args.allow_dirty)
     bar = tqdm(total=None, desc=f"compare {args.scenario}", unit="run", file=sys.stderr, disable=None)
 
@@ -95,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
         bar.n = done
         bar.refresh()
 
-    study = compare(scenario, entries, reps=args.reps, seed=args.seed, quick=args.quick, progress=progress)
+    study = compare(scenario, entries, reps=args.reps, seed=args.seed, quick=args.quick, progress=progress,
+                    reference=args.reference)
     bar.close()
     out.mkdir(parents=True, exist_ok=True)
     command_line = "mbsim " + " ".join(sys.argv[1:]) if sys.argv and sys.argv[0].endswith("mbsim") else \

@@ -138,6 +138,7 @@ class Comparison:
     seeds: list[int]
     summaries: dict[str, PolicySummary]
     quick: bool
+    reference: str = "mbb"  # the arm the verdicts compare every other arm with
 
     def table_rows(self) -> list[dict[str, Any]]:
         return [s.row() for s in self.summaries.values()]
@@ -150,8 +151,10 @@ class Comparison:
              and not (isinstance(x, float) and math.isnan(x)) and not (isinstance(y, float) and math.isnan(y))]
         return stats.t_interval(d, 0.95)
 
-    def verdicts(self, reference: str = "mbb") -> list[str]:
-        """Plain sentences: where ``reference`` wins, loses or ties against each policy."""
+    def verdicts(self, reference: str | None = None) -> list[str]:
+        """Plain sentences: where ``reference`` (default: the study's) wins, loses or ties
+        against each policy."""
+        reference = reference or self.reference
         if reference not in self.summaries:
             return []
         lines = []
@@ -189,6 +192,7 @@ class Comparison:
             "quick": self.quick,
             "duration_s": self.scenario.duration_s,
             "seeds": self.seeds,
+            "reference": self.reference,
             "policies": {name: {**s.row(), "params": s.params, "source": s.source,
                                 "replications": [r["metrics"] for r in s.runs]}
                          for name, s in self.summaries.items()},
@@ -202,11 +206,15 @@ def fmt_ms(x: float) -> str:
 
 def compare(scenario: Scenario | str, policy_names: Sequence[str | Entry] = DEFAULT_POLICIES, reps: int = 5,
               seed: int = 1, quick: bool = False, workers: int | None = None,
-              progress: Callable[[int, int], None] | None = None, cpu: bool = True) -> Comparison:
+              progress: Callable[[int, int], None] | None = None, cpu: bool = True,
+              reference: str = "mbb") -> Comparison:
     sc = get_scenario(scenario) if isinstance(scenario, str) else scenario
     if reps < 2:
         raise ConfigError("--reps must be at least 2 for confidence intervals")
     entries = unique([e if isinstance(e, Entry) else named(e) for e in policy_names])
+    labels = [e.label for e in entries]
+    if reference != "mbb" and reference not in labels:
+        raise ConfigError(f"--reference {reference!r} is not one of the arms ({', '.join(labels)})")
     if quick:
         sc = dataclasses.replace(sc, duration_s=min(sc.duration_s, QUICK_DURATION_S),
                                  warmup_s=min(sc.warmup_s, 1.0))
@@ -240,6 +248,6 @@ def compare(scenario: Scenario | str, policy_names: Sequence[str | Entry] = DEFA
             summ.cpu = stats.t_interval([cpu_cost(sc, entry, s, overhead) for s in rep_seeds[:CPU_REPS]], 0.95)
             summ.cpu_us_per_decision = summ.cpu.mean
         summaries[name] = summ
-    return Comparison(sc, [e.label for e in entries], rep_seeds, summaries, quick)
+    return Comparison(sc, labels, rep_seeds, summaries, quick, reference)
 
 
