@@ -47,8 +47,8 @@ def test_quick_study_writes_table_figures_and_provenance(quick):
     assert rec["provenance"]["git"] and rec["provenance"]["packages"]["simpy"]
     assert len(rec["seeds"]) == 5 and rec["verdicts"]
     md = (out / "results.md").read_text()
-    assert ("| policy | P99 ms | P99.99 ms | P99 jitter ms | success | fallback | fresh | goodput ratio | false open "
-            "| decision acc. | CPU us/decision |") in md
+    assert ("| policy | P99 ms | P99.99 ms | P99 jitter ms | SLO windows missed | success | fallback | fresh "
+            "| goodput ratio | false open | decision acc. | CPU us/decision |") in md
     assert rec["scenario_params"]["workload"]["rate_rps"] == 10000.0  # what ran is recorded
     assert rec["policies"]["mbb"]["params"]["fallback"]["deadline_ms"] == 5.0
     assert rec["policies"]["hystrix"]["params"]["execution_timeout_ms"] == 1000.0

@@ -13,10 +13,10 @@ from mbsim.cli.arguments import add_allow_dirty, add_max_requests, count, out_di
 from mbsim.errors import ConfigError
 from mbsim.report.tables import fmt
 
-HEAD = ["policy", "P99 ms", "P99.99 ms", "P99 jitter ms", "success", "fallback", "fresh", "goodput ratio",
-        "false open", "decision acc.", "CPU us/decision"]
-COLS = ["p99_ms", "p9999_ms", "p99_jitter_ms", "success_ratio", "fallback_ratio", "fresh_share", "goodput_ratio",
-        "false_open_share", "decision_accuracy", "cpu_us_per_decision"]
+HEAD = ["policy", "P99 ms", "P99.99 ms", "P99 jitter ms", "SLO windows missed", "success", "fallback", "fresh",
+        "goodput ratio", "false open", "decision acc.", "CPU us/decision"]
+COLS = ["p99_ms", "p9999_ms", "p99_jitter_ms", "slo_violation_ratio", "success_ratio", "fallback_ratio", "fresh_share",
+        "goodput_ratio", "false_open_share", "decision_accuracy", "cpu_us_per_decision"]
 OVERLOAD_HEAD = ["overload goodput ratio", "recovery s", "breaker opens"]
 OVERLOAD_COLS = ["overload_goodput_ratio", "recovery_s", "breaker_opens"]
 

@@ -48,7 +48,7 @@ METRICS = ("p99_ms", "p99_jitter_ms", "success_ratio", "fallback_ratio", "decisi
            "goodput_ratio", "overload_goodput_ratio", "fresh_share", "false_open_share", "recovery_s", "breaker_opens")
 LOWER_IS_BETTER = {"p99_ms": True, "p99_jitter_ms": True, "success_ratio": False, "fallback_ratio": True,
                    "decision_accuracy": False, "p9999_ms": True, "goodput_ratio": False, "fresh_share": False,
-                   "false_open_share": True}
+                   "false_open_share": True, "slo_violation_ratio": True}
 QUICK_DURATION_S = 6.0
 MATERIAL = 0.02  # a difference below 2 % of the peer's mean is a tie
 PERCENTILES = {"p50_ms": 0.5, "p99_ms": 0.99, "p9999_ms": 0.9999}
