@@ -147,3 +147,36 @@ def test_ratio_breaker_matches_the_plain_rule(ratio, min_calls, buckets, script)
             fast.report(t, outcome, 0.001)
             ref.report(t, outcome, 0.001)
         assert fast._state == ref.state, f"t={t}"
+
+
+def test_changes_are_recorded_exactly_when_asked():
+    b = ConsecutiveFailureBreaker(threshold=2, open_s=1.0)
+    assert b.changes is None  # the controller records nothing: a long-running apply would grow it
+    b.changes = []
+    feed(b, 1.0, [ERR, ERR])  # trips at the second failure, t = 1.001
+    assert not b.allow(1.5)
+    assert b.allow(2.3)  # half-open since 2.001 (opened + open_s), however late the next call
+    b.report(2.305, TMO, 0.005)  # the probe fails within its deadline: open again
+    assert b.allow(3.4)
+    b.report(3.41, OK, 0.01)
+    assert b.changes == [(1.001, State.OPEN), (2.001, State.HALF_OPEN), (2.305, State.OPEN),
+                         (3.305, State.HALF_OPEN), (3.41, State.CLOSED)]
+
+
+def test_the_model_records_a_probe_that_fails_between_two_samples():
+    """db-down: the backend hangs from 4 to 9 s; the horn's breaker (50 %, open 1 s) opens,
+    and every probe fails at the 5 ms deadline until the backend is back. Sampling the state
+    every 10 ms missed half of those 5 ms half-open spells, and with them the re-openings
+    (3 openings counted where the testbed's controller logs 5)."""
+    from mbsim import simulate
+
+    r = simulate("db-down", policy="horn", seed=1)
+    tr = r.transitions[1:]
+    opens = [t for t, s in tr if s == State.OPEN]
+    assert len(opens) == 5 and 4.0 < opens[0] < 4.6
+    for (t0, s0), (t1, s1) in zip(tr, tr[1:]):
+        if s0 == State.OPEN:  # half-open exactly open_s later
+            assert s1 == State.HALF_OPEN and abs(t1 - t0 - 1.0) < 1e-9
+        elif s0 == State.HALF_OPEN and s1 == State.OPEN:  # the probe timed out at the 5 ms deadline
+            assert 0.004 < t1 - t0 < 0.0065 and t1 < 9.0
+    assert tr[-1][1] == State.CLOSED and 9.0 < tr[-1][0] < 9.6  # the first probe after the outage

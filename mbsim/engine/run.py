@@ -42,6 +42,10 @@ def run_model(sc: Scenario, protection: Protection, seed: int = 1,
     d = draws_mod.exact(sc, gaps, services, seed) if gaps is not None or services is not None \
         else draws_mod.draws(sc, seed)
     model = Model(env, sc, protection, rec, d, trace)
+    st = protection.strategy
+    exact = st is not None and hasattr(st, "changes") and st.changes is None
+    if exact:
+        st.changes = []  # type: ignore[union-attr]
     counts = model.counts
     rec.arrivals = lambda: counts.arrivals
     model.start()
@@ -50,6 +54,9 @@ def run_model(sc: Scenario, protection: Protection, seed: int = 1,
     with cyclic_gc_paused():
         env.run(until=sc.duration_s)
     rec.finish(sc.duration_s)
+    if exact:  # the strategy recorded its changes exactly: they replace the 10 ms samples
+        rec.transitions = rec.transitions[:1] + [(t, int(s)) for t, s in st.changes  # type: ignore[union-attr]
+                                                 if t <= sc.duration_s]
     return model, rec
 
 

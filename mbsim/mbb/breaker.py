@@ -87,6 +87,10 @@ class Breaker:
         self._opened_at = 0.0
         self._probes_sent = 0
         self._probes_ok = 0
+        # every change of state, exactly, as (s, state), when a list is given (the simulator
+        # gives one: sampling the state every 10 ms misses a half-open probe that fails within
+        # the 5 ms deadline, and with it an opening); None records nothing (the controller)
+        self.changes: list[tuple[float, State]] | None = None
 
     def state(self, now: float) -> State:
         if self._state == OPEN and now - self._opened_at >= self.open_s:
@@ -102,6 +106,8 @@ class Breaker:
                 return False
             self._state = HALF_OPEN
             self._probes_sent = self._probes_ok = 0
+            if self.changes is not None:
+                self.changes.append((self._opened_at + self.open_s, HALF_OPEN))  # when it became so
         if self._probes_sent < self.probes:
             self._probes_sent += 1
             return True
@@ -121,17 +127,21 @@ class Breaker:
             else:
                 self._probes_ok += 1
                 if self._probes_ok >= self.probes:
-                    self._close()
+                    self._close(now)
 
     def _trip(self, now: float) -> None:
         self._state = OPEN
         self.passes = False
         self._opened_at = now
+        if self.changes is not None:
+            self.changes.append((now, OPEN))
 
-    def _close(self) -> None:
+    def _close(self, now: float) -> None:
         self._state = CLOSED
         self.passes = True
         self._reset_window()
+        if self.changes is not None:
+            self.changes.append((now, CLOSED))
 
     def _closed_report(self, now: float, failed: bool) -> bool:  # pragma: no cover
         raise NotImplementedError
