@@ -1,4 +1,6 @@
 """The article's two breakers on hand-built sequences of outcomes."""
+import itertools
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -174,7 +176,7 @@ def test_the_model_records_a_probe_that_fails_between_two_samples():
     tr = r.transitions[1:]
     opens = [t for t, s in tr if s == State.OPEN]
     assert len(opens) == 5 and 4.0 < opens[0] < 4.6
-    for (t0, s0), (t1, s1) in zip(tr, tr[1:]):
+    for (t0, s0), (t1, s1) in itertools.pairwise(tr):
         if s0 == State.OPEN:  # half-open exactly open_s later
             assert s1 == State.HALF_OPEN and abs(t1 - t0 - 1.0) < 1e-9
         elif s0 == State.HALF_OPEN and s1 == State.OPEN:  # the probe timed out at the 5 ms deadline
