@@ -83,15 +83,13 @@ def run(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.policies.split(",")] if args.policies else list(DEFAULT_POLICIES)
     if not all(names):
         raise ConfigError("--policies has an empty name")
-    from mbsim.comparison.entries import named, tuned, unique
+    from mbsim.comparison.entries import check_reference, named, tuned, unique
     from mbsim.params import override, parse_assignments
     from mbsim.world import catalog
 
     scenario = override(catalog.get(args.scenario), parse_assignments(args.set))  # bad input fails here, first
     entries = unique([named(n) for n in names] + [tuned(t) for t in args.tuned])
-    labels = [e.label for e in entries]
-    if args.reference != "mbb" and args.reference not in labels:
-        raise ConfigError(f"--reference {args.reference!r} is not one of the arms ({', '.join(labels)})")
+    check_reference(args.reference, entries)  # before anything is written
     out = out_dir(args.out or f"data/compare/{args.scenario}{'-quick' if args.quick else ''}", args.allow_dirty)
     bar = tqdm(total=None, desc=f"compare {args.scenario}", unit="run", file=sys.stderr, disable=None)
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from mbsim import policies, processes, streams
 from mbsim.comparison.cpu_cost import TimedAdmission, TimedStrategy, proxy_overhead_ns
-from mbsim.comparison.entries import Entry, named, unique
+from mbsim.comparison.entries import Entry, check_reference, named, unique
 from mbsim.engine.run import run_model
 from mbsim.engine.simulate import seeds, simulate
 from mbsim.errors import ConfigError
@@ -212,9 +212,7 @@ def compare(scenario: Scenario | str, policy_names: Sequence[str | Entry] = DEFA
     if reps < 2:
         raise ConfigError("--reps must be at least 2 for confidence intervals")
     entries = unique([e if isinstance(e, Entry) else named(e) for e in policy_names])
-    labels = [e.label for e in entries]
-    if reference != "mbb" and reference not in labels:
-        raise ConfigError(f"--reference {reference!r} is not one of the arms ({', '.join(labels)})")
+    check_reference(reference, entries)
     if quick:
         sc = dataclasses.replace(sc, duration_s=min(sc.duration_s, QUICK_DURATION_S),
                                  warmup_s=min(sc.warmup_s, 1.0))
@@ -248,6 +246,6 @@ def compare(scenario: Scenario | str, policy_names: Sequence[str | Entry] = DEFA
             summ.cpu = stats.t_interval([cpu_cost(sc, entry, s, overhead) for s in rep_seeds[:CPU_REPS]], 0.95)
             summ.cpu_us_per_decision = summ.cpu.mean
         summaries[name] = summ
-    return Comparison(sc, labels, rep_seeds, summaries, quick, reference)
+    return Comparison(sc, [e.label for e in entries], rep_seeds, summaries, quick, reference)
 
 

@@ -66,6 +66,14 @@ def tuned(spec: str) -> Entry:
     return Entry(label or f"{policy}-bo", policy, params, str(path))
 
 
+def check_reference(reference: str, entries: list[Entry]) -> None:
+    """The verdicts' reference must be one of the arms (mbb, the default, may be absent:
+    then there are no verdicts)."""
+    labels = [e.label for e in entries]
+    if reference != "mbb" and reference not in labels:
+        raise ConfigError(f"--reference {reference!r} is not one of the arms ({', '.join(labels)})")
+
+
 def unique(entries: list[Entry]) -> list[Entry]:
     """``entries``, refusing two with the same label (the table is keyed by label)."""
     seen: set[str] = set()

@@ -2,13 +2,10 @@
 precisely, and die with its parent (a SIGKILLed ``mbsim verify`` leaves no worker)."""
 from __future__ import annotations
 
-import contextlib
 import ctypes
-import gc
 import os
 import signal
 import time
-from collections.abc import Iterator
 from typing import Any
 
 from mbsim.kernel import netns
@@ -79,18 +76,3 @@ def realtime_offset_ns(samples: int = 21) -> int:
     offs.sort()
     return offs[len(offs) // 2]
 
-
-@contextlib.contextmanager
-def frozen_heap() -> Iterator[None]:
-    """Keep the garbage collector off everything that exists now, for the block.
-
-    The testbed's processes are forked from the caller. In a caller with a large heap (a
-    notebook, or a long pytest session), a full collection walks every inherited object:
-    it stalled the sender for 0.5 s and the horn's controller thread long enough for the
-    breaker to open on a burst of expiries. Frozen objects are skipped by collections in
-    the caller and in every child forked inside the block (``gc.freeze``)."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()

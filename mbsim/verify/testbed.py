@@ -162,29 +162,28 @@ class Testbed:
         scfg = ServerConfig(sc, SERVER_ADDR, PORT, 0, reqs["service"], reqs["spike"], seed, start)
         stop_ctl = threading.Event()
         ctl_thread = None
-        with proc.frozen_heap():
-            try:
-                svc.procs.append(_start(run_server, (scfg, r.server_ns, cpu.get("server"), svc.server_stats), "server"))
-                if arm.sidecar if sidecar is None else sidecar:
-                    svc.sidecar = ("127.0.0.1", SIDECAR_PORT)
-                    svc.procs.append(_start(run_sidecar, (r.client_ns, cpu.get("sidecar"), svc.sidecar, self.snapshot),
-                                            "sidecar"))
-                if arm.kernel:
-                    d = Path(self.tmp.name)
-                    svc.applied = Applied(d / "out", r.client_ns, r.client_dev, f"{SERVER_ADDR}:{PORT}",
-                                          d / "snapshot.json", upstream_mac=r.server_mac, log=svc.log.append)
-                    svc.applied.__enter__()
-                    ctl_thread = threading.Thread(target=svc.applied.controller.run,  # type: ignore[union-attr]
-                                                  args=(None, stop_ctl.is_set), daemon=True)
-                    ctl_thread.start()
-                yield svc
-            finally:
-                stop_ctl.set()
-                if ctl_thread is not None:
-                    ctl_thread.join(5)
-                if svc.applied is not None:
-                    svc.applied.__exit__(None, None, None)
-                _stop(svc.procs)
+        try:
+            svc.procs.append(_start(run_server, (scfg, r.server_ns, cpu.get("server"), svc.server_stats), "server"))
+            if arm.sidecar if sidecar is None else sidecar:
+                svc.sidecar = ("127.0.0.1", SIDECAR_PORT)
+                svc.procs.append(_start(run_sidecar, (r.client_ns, cpu.get("sidecar"), svc.sidecar, self.snapshot),
+                                        "sidecar"))
+            if arm.kernel:
+                d = Path(self.tmp.name)
+                svc.applied = Applied(d / "out", r.client_ns, r.client_dev, f"{SERVER_ADDR}:{PORT}",
+                                      d / "snapshot.json", upstream_mac=r.server_mac, log=svc.log.append)
+                svc.applied.__enter__()
+                ctl_thread = threading.Thread(target=svc.applied.controller.run,  # type: ignore[union-attr]
+                                              args=(None, stop_ctl.is_set), daemon=True)
+                ctl_thread.start()
+            yield svc
+        finally:
+            stop_ctl.set()
+            if ctl_thread is not None:
+                ctl_thread.join(5)
+            if svc.applied is not None:
+                svc.applied.__exit__(None, None, None)
+            _stop(svc.procs)
 
     def background(self, sc: Scenario, arm: Arm, seed: int, sidecar: bool | None = None):
         """:meth:`services` for a run without a generator (calibration), starting now."""
