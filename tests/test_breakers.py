@@ -1,5 +1,6 @@
 """The article's two breakers on hand-built sequences of outcomes."""
 import itertools
+import math
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -102,8 +103,16 @@ class NaiveRatioBreaker:
         self.state, self.opened_at, self.sent, self.ok = State.CLOSED, 0.0, 0, 0
 
     def _bucket(self, now):
-        e = int(now / self.width)
-        return e - 1 if now < e * self.width else e + 1 if now >= (e + 1) * self.width else e
+        """Bucket e spans [e * width, (e + 1) * width) as computed in floating point: the
+        largest e with e * width <= now, found by counting up."""
+        e = max(0, int(now / self.width) - 3)
+        while (e + 1) * self.width <= now:
+            e += 1
+        return e
+
+    def counts(self, now):
+        live = [f for e, f in self.calls if e > self._bucket(now) - self.n]
+        return len(live), sum(live)
 
     def allow(self, now):
         if self.state == State.CLOSED:
@@ -134,21 +143,44 @@ class NaiveRatioBreaker:
                     self.state, self.calls = State.CLOSED, []
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.floats(0.05, 0.95), st.integers(1, 30), st.integers(1, 8),
-       st.lists(st.tuples(st.floats(0.0, 0.08), st.sampled_from([OK, OK, OK, ERR, TMO, REJ])), max_size=400))
-def test_ratio_breaker_matches_the_plain_rule(ratio, min_calls, buckets, script):
-    fast = FailureRatioBreaker(ratio, 0.4, buckets, min_calls, open_s=0.3, probes=2)
-    ref = NaiveRatioBreaker(ratio, 0.4, buckets, min_calls, open_s=0.3, probes=2)
+def _step(width):
+    """A move of the clock: a random gap, or onto a bucket edge k buckets on (k * width as
+    computed in floating point, or one unit in the last place either side of it)."""
+    gap = st.floats(0.0, 0.08).map(lambda dt: ("gap", dt))
+    edge = st.tuples(st.integers(1, 3), st.sampled_from([-1, 0, 1])).map(lambda x: ("edge", x))
+    return st.tuples(st.one_of(gap, edge), st.sampled_from([OK, OK, OK, ERR, TMO, REJ]))
+
+
+def _move(t, step, width):
+    kind, v = step
+    if kind == "gap":
+        return t + v
+    k, side = v
+    edge = (int(t / width) + k) * width
+    edge = edge if side == 0 else math.nextafter(edge, math.inf if side > 0 else 0.0)
+    return max(t, edge)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.floats(0.05, 0.95), st.integers(1, 30), st.integers(1, 8), st.sampled_from([0.01, 0.3]),
+       st.data())
+def test_ratio_breaker_matches_the_plain_rule(ratio, min_calls, buckets, open_s, data):
+    """Against the plain rule, on random gaps and on the buckets' edges to the last bit,
+    with an open time shorter than a bucket too (a probe answered in the newest bucket)."""
+    fast = FailureRatioBreaker(ratio, 0.4, buckets, min_calls, open_s=open_s, probes=2)
+    ref = NaiveRatioBreaker(ratio, 0.4, buckets, min_calls, open_s=open_s, probes=2)
     t = 0.0
-    for dt, outcome in script:
-        t += dt
+    for step, outcome in data.draw(st.lists(_step(0.4 / buckets), max_size=300)):
+        t = _move(t, step, 0.4 / buckets)
         allowed = fast.allow(t)
         assert allowed == ref.allow(t)
         if allowed:
             fast.report(t, outcome, 0.001)
             ref.report(t, outcome, 0.001)
         assert fast._state == ref.state, f"t={t}"
+        assert fast.passes is (fast.state(t) is State.CLOSED)  # the engine's shortcut is safe
+        if ref.state == State.CLOSED:
+            assert fast.counts(t) == ref.counts(t), f"t={t}"
 
 
 def test_changes_are_recorded_exactly_when_asked():
@@ -182,3 +214,81 @@ def test_the_model_records_a_probe_that_fails_between_two_samples():
         elif s0 == State.HALF_OPEN and s1 == State.OPEN:  # the probe timed out at the 5 ms deadline
             assert 0.004 < t1 - t0 < 0.0065 and t1 < 9.0
     assert tr[-1][1] == State.CLOSED and 9.0 < tr[-1][0] < 9.6  # the first probe after the outage
+
+
+def test_count_settings_build_their_threshold_open_time_and_probes():
+    b = BreakerSettings(kind="count", failure_threshold=2, open_ms=700, probes=3).build()
+    feed(b, 0.0, [ERR], dt=0.0)
+    assert b.state(0.0) == State.CLOSED
+    b.report(0.0, TMO, 0.005)
+    assert b.state(math.nextafter(0.7, 0.0)) == State.OPEN and b.state(0.7) == State.HALF_OPEN
+    assert [b.allow(5.7) for _ in range(4)] == [True, True, True, False]  # three probes
+    for _ in range(3):
+        b.report(5.71, OK, 0.001)
+    assert b.state(5.71) == State.CLOSED
+    b.report(5.72, ERR, 0.001)  # a new run of failures: one is not enough again
+    assert b.state(5.72) == State.CLOSED
+    b.report(5.73, ERR, 0.001)
+    assert b.state(5.73) == State.OPEN
+
+
+def test_ratio_settings_build_their_window_to_the_bucket_edge_and_their_probes():
+    b = BreakerSettings(window_ms=1000, buckets=10, min_calls=1000, open_ms=500, probes=2).build()
+    b.report(0.0, ERR, 0.001)
+    assert b.counts(math.nextafter(1.0, 0.0)) == (1, 1)  # bucket 0 is in the window until 1 s ...
+    assert b.counts(1.0) == (0, 0)  # ... and leaves it at 1 s exactly
+    r = BreakerSettings(min_calls=1, open_ms=500, probes=2).build()
+    r.report(2.0, ERR, 0.001)
+    assert r.state(2.499) == State.OPEN and [r.allow(2.5) for _ in range(3)] == [True, True, False]
+
+
+def test_the_classes_default_to_the_settings_defaults():
+    s = BreakerSettings()
+    ratio, count = FailureRatioBreaker(), ConsecutiveFailureBreaker()
+    assert (ratio.ratio, ratio.width * ratio.n, ratio.n, ratio.min_calls, ratio.open_s, ratio.probes) == (
+        s.failure_ratio, s.window_ms / 1e3, s.buckets, s.min_calls, s.open_ms / 1e3, s.probes)
+    assert (count.threshold, count.open_s, count.probes) == (s.failure_threshold, s.open_ms / 1e3, s.probes)
+
+
+def test_a_success_that_brings_the_calls_to_min_calls_trips_at_the_ratio_exactly():
+    """'Trips when the failure share reaches the ratio': 10 failures and 10 successes in one
+    bucket are 50 % of 20 calls, so the 20th call, a success, opens it; 9 and 11 do not."""
+    for fails, opened in ((10, True), (9, False)):
+        b = FailureRatioBreaker(ratio=0.5, window_s=1.0, buckets=10, min_calls=20)
+        t = feed(b, 0.0, [ERR] * fails + [OK] * (20 - fails), dt=0.0001)
+        assert (b.state(t) == State.OPEN) is opened
+
+
+def test_closing_empties_the_window():
+    """A breaker that closes after its probes starts counting again from nothing."""
+    b = FailureRatioBreaker(ratio=0.5, window_s=1.0, buckets=10, min_calls=4, open_s=0.5)
+    feed(b, 0.0, [ERR] * 4, dt=0.0)
+    assert b.state(0.0) == State.OPEN
+    assert b.allow(0.5)
+    b.report(0.51, OK, 0.001)
+    assert b.state(0.51) == State.CLOSED and b.counts(0.51) == (0, 0)
+    t = feed(b, 0.52, [ERR] * 3)  # 3 of 3 failed, but fewer than min_calls since closing
+    assert b.state(t) == State.CLOSED and b.counts(t) == (3, 3)
+
+
+def test_a_probe_answered_in_the_bucket_where_the_breaker_tripped_closes_it():
+    b = FailureRatioBreaker(ratio=0.5, window_s=1.0, buckets=10, min_calls=1, open_s=0.01)
+    b.report(0.0, ERR, 0.001)
+    assert b.allow(0.02)  # half-open, still in the bucket [0, 0.1) of the failure
+    b.report(0.02, OK, 0.001)
+    assert b.state(0.02) == State.CLOSED and b.counts(0.02) == (0, 0)
+
+
+def test_the_bucket_edges_are_the_floating_point_products():
+    """Bucket e spans [e * w, (e + 1) * w) as computed in floating point. With w = 0.1,
+    4.3 is 43 * w although 4.3 / w is 42.99..., and 1.7 lies just below 17 * w
+    (1.7000000000000002) although 1.7 / w is 17.0: a call made then leaves the 10-bucket
+    window exactly 10 edges later."""
+    w = 0.1
+    for t, bucket in ((4.3, 43), (1.7, 16)):
+        assert bucket * w <= t < (bucket + 1) * w
+        b = FailureRatioBreaker(ratio=0.5, window_s=1.0, buckets=10, min_calls=1000)
+        b.report(t, ERR, 0.001)
+        leaves = (bucket + 10) * w
+        assert b.counts(math.nextafter(leaves, 0.0)) == (1, 1)
+        assert b.counts(leaves) == (0, 0)

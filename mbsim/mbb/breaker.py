@@ -59,7 +59,6 @@ class BreakerSettings(Params):
         require(self.failure_threshold >= 1, "breaker.failure_threshold must be >= 1")
         require(0 < self.failure_ratio <= 1, "breaker.failure_ratio must be in (0, 1]")
         require(self.window_ms > 0, "breaker.window_ms must be positive")
-        require(self.buckets >= 1, "breaker.buckets must be >= 1")
         require(self.min_calls >= 1, "breaker.min_calls must be >= 1")
         require(self.open_ms > 0, "breaker.open_ms must be positive")
         require(self.probes >= 1, "breaker.probes must be >= 1")
