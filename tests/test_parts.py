@@ -94,10 +94,14 @@ def test_the_simple_limiter_feeds_successes_as_samples_drops_as_drops_and_ignore
     algo = Recorder(3.9)  # int(3.9) = 3 in flight at most
     lim = SimpleLimiter(algo)
     assert [lim.allow(0.0) for _ in range(4)] == [True, True, True, False]
+    assert lim.state(0.0) == State.CLOSED  # 1 of 4 refused
+    assert [lim.allow(0.0) for _ in range(3)] == [False] * 3
+    assert lim.state(0.0) == State.OPEN  # 4 of 7: mostly refusing
     lim.report(0.001, Outcome.SUCCESS, 0.001)
     lim.report(0.002, Outcome.ERROR, 0.002)  # onIgnore: no sample
     lim.report(0.003, Outcome.TIMEOUT, 0.003)
     assert lim.allow(0.004)
     lim.report(0.005, Outcome.REJECTED, 0.001)
     assert [(r, n, d) for r, n, d in algo.calls] == [(0.001, 1, False), (0.003, 3, True), (0.001, 1, True)]
+    assert lim.state(0.2) == State.CLOSED  # the refusals left the 100 ms window
     assert all(type(d) is bool for _, _, d in algo.calls)
