@@ -100,3 +100,41 @@ def test_buffer_admits_at_most_capacity_minus_one_waiting(cap_lo, cap_hi, script
         elif q:
             q.popleft()
     assert buf.ring.capacity == hi
+
+
+def test_the_formulas_at_their_edges():
+    """By hand: the window grows from its floor as soon as latency varies at all; the
+    capacity doubles only in whole steps that fit under its ceiling, and not at all before
+    the RPS has doubled once; the concurrency limit is 1e6 / p95 for any positive p95."""
+    assert formulas.window_ms(0.5) == 57.5 and formulas.window_ms(0.0) == 50
+    assert formulas.capacity(15) == 16 and formulas.capacity(19.99) == 16 and formulas.capacity(20) == 32
+    assert formulas.capacity(1e6, 16, 100) == 64  # 16 -> 32 -> 64; 128 would not fit
+    assert formulas.capacity(1e6, 16, 24) == 16  # no doubling fits
+    assert formulas.capacity(1e6, 16, 8) == 8  # a ceiling below the floor wins
+    assert formulas.max_concurrency(0.5) == 2e6 and formulas.max_concurrency(0.0) == math.inf
+    assert formulas.clamp(-1.0, 0.0, 1.0) == 0.0 and formulas.clamp(2.0, 0.0, 1.0) == 1.0
+    assert formulas.clamp(0.25, 0.0, 1.0) == 0.25
+
+
+def test_the_ring_keeps_order_and_one_slot_free():
+    import pytest
+
+    r = Ring(4)
+    items = [object() for _ in range(4)]
+    assert [r.offer(x) for x in items] == [True, True, True, False]
+    assert r.full() and len(r) == 3 == r.usable
+    assert [r.poll() for _ in range(3)] == items[:3]  # first in, first out, the same objects
+    assert not r.full() and r.empty()
+    r.offer(items[0])
+    r.offer(items[1])
+    r.resize(3)  # two held, two usable now: full, nothing dropped
+    assert r.full() and len(r) == 2
+    for bad in (Ring, r.resize):
+        with pytest.raises(ValueError, match="a ring needs at least 2 slots, got 1"):
+            bad(1)
+
+
+def test_the_window_never_rounds_above_its_ceiling():
+    """1.36 + (514 - 1.36) rounds to 514.0 when the ceiling is 513.99999999999990 (found by
+    hypothesis): the sum is clamped too."""
+    assert formulas.window_ms(1.0, 1.3602643858598071, 513.9999999999999, 1.0) == 513.9999999999999

@@ -22,12 +22,13 @@ def window_ms(stddev_ms: float, lo: float = 50.0, hi: float = 200.0, scale_ms: f
     """Admission window (ms): longer when latency varies more."""
     if not stddev_ms > 0:  # also catches NaN
         return lo
-    return lo + (hi - lo) * clamp(stddev_ms / scale_ms, 0.0, 1.0)
+    # lo + (hi - lo) can round to just above hi: clamp the sum too
+    return min(hi, lo + (hi - lo) * clamp(stddev_ms / scale_ms, 0.0, 1.0))
 
 
 def capacity(rps: float, lo: int = 16, hi: int = 256, rps_scale: float = 10.0) -> int:
     """Ring capacity (slots): doubles with each doubling of RPS, within [lo, hi]."""
-    steps = max(0, math.floor(math.log2(hi / lo))) if hi >= lo else 0
+    steps = max(0, math.floor(math.log2(hi / lo)))  # doublings that fit (0 when hi < 2 lo)
     if not rps > rps_scale:
         return lo
     k = int(clamp(math.log2(rps / rps_scale), 0.0, float(steps)))
