@@ -26,9 +26,10 @@ class FixedRng:
         return self.x
 
 
-def measured(p: EnvoyParams = EnvoyParams(), rng=None, rtt: float = RTT):
+def measured(p: EnvoyParams | None = None, rng=None, rtt: float = RTT):
     """A controller whose first minRTT window is done (request_count samples of ``rtt``);
     returns it and the time (s) the window closed."""
+    p = p or EnvoyParams()
     c = GradientController(p, rng)
     t = 0.0
     for _ in range(p.request_count):

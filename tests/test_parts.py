@@ -49,11 +49,11 @@ def test_the_refusal_state_counts_the_last_100_ms_in_25_ms_buckets():
     assert s.state(0.1) == State.CLOSED  # their bucket left the window at 100 ms
 
 
-@pytest.mark.parametrize("limit, l", [(-5, 1), (0, 1), (1, 1), (9, 1), (10, 1), (99, 1), (100, 2),
+@pytest.mark.parametrize("limit, root", [(-5, 1), (0, 1), (1, 1), (9, 1), (10, 1), (99, 1), (100, 2),
                                       (999, 2), (1000, 31), (1024, 32), (10000, 100)])
-def test_log10_root(limit, l):
+def test_log10_root(limit, root):
     """max(1, int(log10(limit))) below 1000, int(sqrt(limit)) from 1000 on."""
-    assert log10_root(limit) == l
+    assert log10_root(limit) == root
 
 
 def test_inflight_pairs_each_report_with_the_count_its_call_saw():

@@ -95,13 +95,13 @@ def test_the_no_load_rtt_is_probed_every_jitter_times_30_times_limit_samples(rng
     again that many samples later."""
     v = Vegas(VegasParams(initial_limit=20), rng)
     v.update(NOLOAD, 0, False)  # sample 1
-    for n in range(2, every):
+    for _ in range(2, every):
         v.update(NOLOAD * 2, 0, False)  # too few in flight: the limit stays at 20
     assert v.rtt_noload == NOLOAD and v.limit == 20
     v.update(NOLOAD * 2, 0, False)  # sample ``every``
     assert v.rtt_noload == NOLOAD * 2 and v.probe_count == 0
     v.update(NOLOAD, 0, False)
-    for n in range(2, every):
+    for _ in range(2, every):
         v.update(NOLOAD * 3, 0, False)
     assert v.rtt_noload == NOLOAD
     v.update(NOLOAD * 3, 0, False)

@@ -51,7 +51,6 @@ class TopologySettings(Params):
     decline_ms: float = 1000.0
 
     def validate(self) -> None:
-        require(self.sample_ms > 0, "topology.sample_ms must be positive")
         for name in ("short_ms", "medium_ms", "long_ms", "decline_ms"):
             require(getattr(self, name) >= self.sample_ms, f"topology.{name} must be >= sample_ms")
         require(self.accel_threshold > 0 and self.slope_rate_threshold > 0,
