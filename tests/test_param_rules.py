@@ -4,6 +4,7 @@ import pytest
 
 from mbsim.errors import ConfigError
 from mbsim.mbb.breaker import BreakerSettings
+from mbsim.mbb.buffer import BufferSettings
 from mbsim.policies.envoy import EnvoyParams
 from mbsim.policies.gradient2 import Gradient2Params
 from mbsim.policies.hystrix import HystrixParams
@@ -12,8 +13,8 @@ from mbsim.policies.resilience4j import Resilience4jParams
 from mbsim.policies.sre import SreParams
 from mbsim.policies.vegas import VegasParams
 
-H, R, E, G, V, S, B, C = (HystrixParams, Resilience4jParams, EnvoyParams, Gradient2Params, VegasParams, SreParams,
-                          BreakerSettings, CallerOptions)
+H, R, E, G, V, S, B, C, U = (HystrixParams, Resilience4jParams, EnvoyParams, Gradient2Params, VegasParams,
+                             SreParams, BreakerSettings, CallerOptions, BufferSettings)
 TINY = 1e-6
 
 # (class, the first values outside the rule, its exact message)
@@ -72,6 +73,10 @@ BAD = [
     (C, {"timeout_ms": -TINY}, "caller.timeout_ms must be >= 0"),
     (C, {"pool_threads": -1}, "caller pool sizes must be >= 0"),
     (C, {"pool_queue": -1}, "caller pool sizes must be >= 0"),
+    (U, {"window_min_ms": 200 + TINY}, "buffer.window_min_ms (200) > window_max_ms (200)"),
+    (U, {"capacity_min": 1, "capacity_max": 1}, "buffer.capacity_min must be >= 2 (one slot is reserved)"),
+    (U, {"capacity_min": 257}, "buffer.capacity_min (257) > capacity_max (256)"),
+    (U, {"concurrency_k": 0.0}, "buffer.concurrency_k must be positive"),
 ]
 
 # the edges themselves, which every rule above allows
@@ -98,6 +103,10 @@ EDGES = [
          "open_ms": TINY, "probes": 1}),
     (B, {"failure_ratio": TINY}),
     (C, {"timeout_ms": 0.0, "pool_threads": 0, "pool_queue": 0}),
+    (U, {"window_min_ms": 200.0, "capacity_min": 2, "capacity_max": 2, "concurrency_k": TINY,
+         "concurrency_floor": 1.0, "stddev_scale_ms": TINY, "rps_scale": TINY, "adjust_s": 0.001,
+         "concurrency_window_s": 0.001}),
+    (U, {"capacity_min": 256}),
 ]
 
 
