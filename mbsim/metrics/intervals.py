@@ -89,6 +89,11 @@ class Percentile:
     beyond: int
     level: float = 0.95
 
+    @classmethod
+    def empty(cls, q: float, level: float) -> Percentile:
+        """The percentile of no samples: NaN, with nothing beyond it."""
+        return cls(q, math.nan, math.nan, math.nan, 0, 0, level)
+
     @property
     def meaningful(self) -> bool:
         return self.beyond >= MIN_BEYOND
@@ -144,7 +149,7 @@ def percentile(values: Sequence[float] | np.ndarray, q: float, level: float = 0.
     x = x[~np.isnan(x)]
     n = x.size
     if n == 0:
-        return Percentile(q, math.nan, math.nan, math.nan, 0, 0, level)
+        return Percentile.empty(q, level)
     k = min(n - 1, max(0, math.ceil(q * n) - 1))
     n_eff = max(1, n // max(1, thin))
     _, lo, hi = order_ranks(n_eff, q, level)
@@ -166,12 +171,9 @@ def histogram_percentile(counts: np.ndarray, edges: np.ndarray, q: float, level:
     the interval is as wide as the buckets allow and never narrower."""
     n = int(counts.sum())
     if n == 0:
-        return Percentile(q, math.nan, math.nan, math.nan, 0, 0, level)
+        return Percentile.empty(q, level)
     cum = np.cumsum(counts)
     k, lo, hi = order_ranks(n, q, level)
-
-    def at(rank: int, side: int) -> float:
-        b = int(np.searchsorted(cum, rank + 1, side="left"))
-        return float(edges[b + side]) if side in (0, 1) else float(math.sqrt(edges[b] * edges[b + 1]))
-
-    return Percentile(q, at(k, 2), at(lo, 0), at(hi, 1), n, n - k - 1, level)
+    b, b_lo, b_hi = (int(np.searchsorted(cum, rank + 1)) for rank in (k, lo, hi))  # the ranks' buckets
+    value = math.sqrt(edges[b] * edges[b + 1])  # the bucket's geometric midpoint
+    return Percentile(q, float(value), float(edges[b_lo]), float(edges[b_hi + 1]), n, n - k - 1, level)
