@@ -45,6 +45,13 @@ def test_counts_totals_and_the_cdf_add_up_across_calls_and_merges():
     assert b.n == 1  # the other is left as it was
 
 
+def test_the_cdf_of_one_value():
+    h = LogHistogram()
+    h.add(np.array([0.5]))
+    x, share = h.cdf()
+    assert share.tolist() == [1.0] and 0.5 < x[0] <= 0.5 * R
+
+
 def test_an_empty_histogram():
     h = LogHistogram()
     h.add(np.array([]))
