@@ -1,0 +1,105 @@
+"""The recorder on a hand-made run: every summary metric against hand computation.
+
+Warm-up 1 s, SLO 10 ms at P80 with a 0.4 budget of violating windows, capacity 10 req/s,
+overload from 2 to 3 s. Outcomes by second (latency in ms):
+  [1, 2): 8 successes of 2, a fallback of 5, a timeout of 50        (11 arrived)
+  [2, 3): 3 successes of 2, an error of 1, a rejection of 20        (20 arrived)
+  [3, 4): a success of 60                                            (1 arrived)
+  [4, 5): nothing                                                    (0 arrived)
+  [5, 6): a success of 4                                             (1 arrived)
+  [6, 6.5): a success of 3, in the histogram only (a partial second)
+"""
+from __future__ import annotations
+
+import math
+import statistics
+
+import pytest
+
+from mbsim.metrics.recorder import Recorder
+from mbsim.outcome import ERROR, FALLBACK, REJECTED, SUCCESS, TIMEOUT
+from mbsim.world.slo import Slo
+
+
+def run(budget: float = 0.4) -> Recorder:
+    rec = Recorder(1.0, Slo(target_ms=10.0, percentile=80.0, budget=budget), capacity_rps=10.0, overload=(2.0, 3.0))
+    arrived = [0]
+    rec.arrivals = lambda: arrived[0]
+    rec.settle(0.5, SUCCESS, 0.001)  # warm-up: not counted
+    for i in range(8):
+        rec.settle(1.1 + i * 0.01, SUCCESS, 0.002)
+    rec.settle(1.5, FALLBACK, 0.005)
+    rec.settle(1.9, TIMEOUT, 0.050)
+    arrived[0] = 11
+    for i in range(3):
+        rec.settle(2.1 + i * 0.01, SUCCESS, 0.002)
+    rec.settle(2.5, ERROR, 0.001)
+    rec.settle(2.6, REJECTED, 0.020)
+    arrived[0] = 31
+    rec.settle(3.5, SUCCESS, 0.060)
+    arrived[0] = 32
+    rec.settle(5.5, SUCCESS, 0.004)
+    arrived[0] = 33
+    rec.settle(6.2, SUCCESS, 0.003)
+    rec.finish(6.5)
+    for now, state, unhealthy in ((0.5, 0, False), (1.0, 0, False), (1.5, 1, True), (2.0, 1, False), (2.5, 0, True)):
+        rec.sample_state(now, state, unhealthy)
+    return rec
+
+
+def test_the_per_second_rows():
+    rows = run().seconds
+    assert [r[0] for r in rows] == [1, 2, 3, 4, 5]
+    assert [r[1:4] for r in rows] == [(10, 1, 1), (5, 2, 0), (1, 0, 0), (0, 0, 0), (1, 0, 0)]  # n, failed, fallback
+    assert [r[6:] for r in rows] == [(1, False, 11, 8), (2, True, 20, 3), (1, True, 1, 0), (0, False, 0, 0),
+                                     (0, False, 1, 1)]  # bad, violated, arrivals, good
+    # per-second P99 by linear interpolation: 5 + 0.91 * 45, 2 + 0.96 * 18
+    assert rows[0][5] == pytest.approx(45.95) and rows[1][5] == pytest.approx(19.28)
+    assert rows[2][4:6] == (pytest.approx(60.0), pytest.approx(60.0)) and math.isnan(rows[3][5])
+
+
+def test_the_summary_by_hand():
+    m = run().summary(5.5)
+    lat = sorted([2.0] * 11 + [5.0, 50.0, 1.0, 20.0, 60.0, 4.0, 3.0])  # ms, 18 requests
+    assert m["requests"] == 18
+    assert m["counts"] == {"success": 14, "fallback": 1, "rejected": 1, "timeout": 1, "error": 1, "miss": 0}
+    assert m["success_ratio"] == 15 / 18 and m["real_success_ratio"] == 14 / 18
+    for name in ("fallback", "rejected", "timeout", "error"):
+        assert m[f"{name}_ratio"] == 1 / 18
+    assert m["miss_ratio"] == 0.0
+    assert m["goodput_rps"] == 15 / 5.5 and m["backend_goodput_rps"] == 14 / 5.5
+    assert m["latency_mean_ms"] == pytest.approx(sum(lat) / 18, rel=1e-9)
+    for key, rank in (("p50_ms", 9), ("p90_ms", 17), ("p99_ms", 18), ("p999_ms", 18), ("p9999_ms", 18)):
+        assert m[key] == pytest.approx(lat[rank - 1], rel=5e-4), key  # the first value at or above q * n
+    assert m["p99_jitter_ms"] == pytest.approx(statistics.stdev([45.95, 19.28, 60.0, 4.0]), rel=1e-9)
+    assert (m["slo_target_ms"], m["slo_percentile"], m["slo_budget"]) == (10.0, 80.0, 0.4)
+    assert m["slo_violation_ratio"] == 0.4 and m["slo_met"] is True  # 2 of 5 windows, at the budget
+    assert m["decision_accuracy"] == 0.5 and m["blocked_share"] == 0.5
+    assert m["false_open_share"] == 0.5  # blocked in 1 of the 2 samples while healthy
+    assert m["goodput_ratio"] == 12 / 22  # good 8 + 3 + 0 + 0 + 1 over min(arrived, 10)
+    assert m["overload_goodput_ratio"] == 0.3  # [2, 3): 3 good of 10 it could answer
+    assert m["fresh_share"] == 14 / 15
+    assert m["recovery_s"] == 2.0 and m["recovered"] is True  # [5, 6) is back within 20 % of 45.95 ms
+
+
+def test_a_budget_just_below_the_violations_is_missed():
+    assert run(budget=0.39).summary(5.5)["slo_met"] is False
+
+
+def test_state_changes_are_recorded_from_the_start_and_samples_after_the_warm_up():
+    rec = run()
+    assert rec.transitions == [(0.5, 0), (1.5, 1), (2.5, 0)]
+    assert (rec.state_samples, rec.up_samples) == (4, 2)
+
+
+def test_an_empty_run():
+    rec = Recorder(1.0, Slo())
+    rec.finish(1.5)
+    m = rec.summary(0.5)
+    assert m["requests"] == 0 and math.isnan(m["success_ratio"]) and math.isnan(m["real_success_ratio"])
+    assert math.isnan(m["slo_violation_ratio"]) and m["slo_met"] is False
+    assert math.isnan(m["p99_jitter_ms"]) and math.isnan(m["decision_accuracy"]) and math.isnan(m["fresh_share"])
+    one = Recorder(0.0, Slo())
+    one.settle(0.5, SUCCESS, 0.001)
+    one.finish(1.0)
+    assert math.isnan(one.summary(1.0)["p99_jitter_ms"])  # one window has no spread
