@@ -103,3 +103,67 @@ def test_an_empty_run():
     one.settle(0.5, SUCCESS, 0.001)
     one.finish(1.0)
     assert math.isnan(one.summary(1.0)["p99_jitter_ms"])  # one window has no spread
+
+
+def test_answers_exactly_at_the_slo_target_are_in_time():
+    rec = Recorder(0.0, Slo(target_ms=10.0, percentile=50.0))
+    rec.settle(0.1, SUCCESS, 0.010)
+    rec.settle(0.2, FALLBACK, 0.010)
+    rec.settle(0.3, ERROR, 0.010)
+    rec.settle(0.4, SUCCESS, 0.001)
+    rec.settle(0.5, SUCCESS, 0.003)
+    rec.finish(1.0)
+    (second, n, failed, fallback, p50, p99, bad, violated, _, good), = rec.seconds
+    assert (n, failed, fallback, bad, good) == (5, 1, 1, 1, 3)  # the error is bad; 3 real answers in time
+    assert p50 == pytest.approx(10.0) and p99 == pytest.approx(10.0)
+    two = Recorder(0.0, Slo())
+    two.settle(0.5, SUCCESS, 0.001)
+    two.settle(0.6, SUCCESS, 0.003)
+    two.settle(1.5, SUCCESS, 0.002)
+    two.finish(2.0)
+    assert two.seconds[0][4] == pytest.approx(2.0)  # the median of 1 and 3 ms
+    assert two.summary(2.0)["p99_jitter_ms"] == pytest.approx(statistics.stdev([2.98, 2.0]), rel=1e-9)
+
+
+def test_fresh_share_recovery_and_the_first_state():
+    rec = Recorder(0.0, Slo(), overload=(1.0, 2.0))
+    rec.sample_state(0.0, 1, True)  # the first sample is a change, whatever the state
+    rec.settle(0.5, SUCCESS, 0.001)
+    rec.settle(0.6, FALLBACK, 0.001)
+    rec.settle(2.5, TIMEOUT, 0.050)  # never back under the pre-overload P99
+    rec.finish(3.0)
+    m = rec.summary(3.0)
+    assert rec.transitions == [(0.0, 1)]
+    assert m["fresh_share"] == 0.5
+    assert math.isnan(m["recovery_s"]) and m["recovered"] is False
+    assert run().summary(5.5)["recovered"] is True
+    plain = Recorder(0.0, Slo())
+    plain.finish(1.0)
+    assert plain.summary(1.0)["recovered"] is None  # no overload: not asked
+
+
+def test_the_process_drops_the_warm_up_and_closes_each_second_as_it_ends():
+    import simpy
+
+    env = simpy.Environment()
+    rec = Recorder(1.0, Slo())
+    arrived = [0]
+    rec.arrivals = lambda: arrived[0]
+    env.process(rec.process(env))
+    lane = rec.success_lane
+
+    def load(env):
+        yield env.timeout(0.5)
+        lane(0.001)  # in the warm-up: dropped at 1 s
+        arrived[0] = 4
+        yield env.timeout(0.7)  # 1.2 s
+        lane(0.002)
+        arrived[0] = 7
+        yield env.timeout(1.0)  # 2.2 s: the window [1, 2) closed at 2 s with one request
+        assert len(rec.seconds) == 1
+        lane(0.003)
+
+    env.process(load(env))
+    env.run(until=3.01)
+    assert [r[:2] for r in rec.seconds] == [(1, 1), (2, 1)]
+    assert rec.seconds[0][8] == 3  # arrivals counted from the end of the warm-up
