@@ -114,6 +114,7 @@ def test_answers_exactly_at_the_slo_target_are_in_time():
     rec.settle(0.5, SUCCESS, 0.003)
     rec.finish(1.0)
     (second, n, failed, fallback, p50, p99, bad, violated, _, good), = rec.seconds
+    assert second == 0 and violated is False  # 1 bad of 5: P50 allows 2.5
     assert (n, failed, fallback, bad, good) == (5, 1, 1, 1, 3)  # the error is bad; 3 real answers in time
     assert p50 == pytest.approx(10.0) and p99 == pytest.approx(10.0)
     two = Recorder(0.0, Slo())
