@@ -56,6 +56,8 @@ def test_json_is_strict_and_holds_everything():
     assert p99["value"] == pytest.approx(990.0, rel=1e-3) and p99["beyond"] == 10 and p99["meaningful"] is False
     assert json.loads(r.to_json(indent=None)) == json.loads(r.to_json())
     assert "\n" not in r.to_json(indent=None)
+    assert r.to_json().startswith('{\n  "scenario": "db-down"')  # indented by 2 unless told
+    assert "timeseries" not in r.to_dict()
 
 
 def test_percentiles_from_the_histogram_at_a_level():
