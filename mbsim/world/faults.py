@@ -122,11 +122,12 @@ class FaultClock:
     def __init__(self, faults: Faults, spike_windows: tuple = ()) -> None:
         self.faults = faults
         self.spike_windows = spike_windows
-        self.down_end: float | None = None
-        self.partitioned = False
-        self.extra_delay_s = 0.0
-        self.spike_factor = 1.0
-        self.calm = True  # not down and no spike window: service times are untouched
+        # the state at the current time, set by _update (below, for t = 0)
+        self.down_end: float | None
+        self.partitioned: bool
+        self.extra_delay_s: float
+        self.spike_factor: float
+        self.calm: bool  # not down and no spike window: service times are untouched
         self.boundaries = sorted({t for iv in (*faults.down, *faults.partitions, *faults.delay_spikes,
                                                *spike_windows) for t in iv[:2]})
         self._update(0.0)
