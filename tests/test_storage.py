@@ -39,6 +39,22 @@ def test_create_writes_the_config_and_an_empty_log_once(tmp_path):
         lone.create(CONFIG)
 
 
+def test_the_layout_on_disk(tmp_path):
+    deep = StudyStore("s", tmp_path / "not" / "yet")  # the root is made as needed
+    assert (deep.config_path.name, deep.evals_path.name, deep.settings_path.name) == (
+        "study.json", "evaluations.jsonl", "settings.json")
+    deep.create(CONFIG)
+    assert deep.exists
+    empty = StudyStore("e", tmp_path)
+    empty.dir.mkdir()  # an empty directory left behind is no study
+    empty.create(CONFIG)
+    assert empty.exists
+    late = StudyStore("late", tmp_path)
+    late.dir.mkdir()
+    late.append({"id": 0, "params": {}, "value": 0.0})  # the log is created if missing, rw-r--r--
+    assert late.evals_path.stat().st_mode & 0o777 == 0o644
+
+
 def test_bad_configs(tmp_path):
     s = StudyStore("s", tmp_path)
     with pytest.raises(ConfigError) as e:
@@ -64,18 +80,22 @@ def test_appended_evaluations_come_back_and_a_cut_line_is_dropped(tmp_path):
     assert whole.count(b"\n") == 2 and whole.endswith(b"\n")
     with open(s.evals_path, "ab") as f:
         f.write(b"\n")  # a blank line is skipped
-        f.write(b'{"id": 2, "params"')  # killed while writing
+    s.append({"id": 2, "params": {"a": 3}, "value": 3.5})
+    whole = s.evals_path.read_bytes()
+    with open(s.evals_path, "ab") as f:
+        f.write(b'{"id": 3, "params"')  # killed while writing
     r = StudyStore("s", tmp_path)
-    assert [e["id"] for e in r.load_evaluations()] == [0, 1] and r.load_evaluations()[1]["at"] == "/p"
+    assert [e["id"] for e in r.load_evaluations()] == [0, 1, 2] and r.load_evaluations()[1]["at"] == "/p"
     r.drop_unfinished_tail()
-    assert r.evals_path.read_bytes() == whole + b"\n"
+    assert r.evals_path.read_bytes() == whole
     fresh = StudyStore("s", tmp_path)
     fresh.load_evaluations()
     fresh.drop_unfinished_tail()  # nothing cut short: nothing dropped
-    assert fresh.evals_path.read_bytes() == whole + b"\n"
+    assert fresh.evals_path.read_bytes() == whole
 
 
-@pytest.mark.parametrize("line, why", [(b"{oops}", "Expecting property name"),
+@pytest.mark.parametrize("line, why", [(b"{oops}", "Expecting property name enclosed in double quotes: line 1 column 2 "
+                                                   "(char 1)"),
                                        (b'{"id": 1, "params": {}}', "missing id, params or value"),
                                        (b'{"id": 1, "value": 2}', "missing id, params or value"),
                                        (b'{"params": {}, "value": 2}', "missing id, params or value"),
@@ -89,5 +109,5 @@ def test_a_corrupt_line_names_the_file_and_line(tmp_path, line, why):
     with pytest.raises(ConfigError) as e:
         s.load_evaluations()
     msg = str(e.value)
-    assert msg.startswith(f"{s.evals_path}:2: corrupt evaluation (") and why in msg
+    assert msg.startswith(f"{s.evals_path}:2: corrupt evaluation ({why})")
     assert msg.endswith("); the study cannot resume until this line is fixed or removed")
