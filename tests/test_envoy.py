@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from helpers import FixedRng
 
 from mbsim.outcome import Outcome
 from mbsim.policies.envoy import EnvoyParams, GradientController
@@ -14,16 +15,6 @@ from mbsim.policies.strategy import State
 
 OK, ERR, TMO = Outcome.SUCCESS, Outcome.ERROR, Outcome.TIMEOUT
 RTT = 2.0 ** -8  # 3.9 ms, exact in binary: minRTT * 1.25 is exact too
-
-
-class FixedRng:
-    """A stand-in for the run's policy stream: always draws ``x``."""
-
-    def __init__(self, x: float) -> None:
-        self.x = x
-
-    def random(self) -> float:
-        return self.x
 
 
 def measured(p: EnvoyParams | None = None, rng=None, rtt: float = RTT):

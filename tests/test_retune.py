@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from helpers import Reading
 
 from mbsim.mbb.buffer import BufferSettings
 from mbsim.mbb.retune import Interval, Retuner
@@ -108,8 +109,6 @@ def test_the_concurrency_limit_is_k_over_p95_within_its_window_with_a_floor():
 def test_a_sensor_drives_the_topology_at_every_step():
     """With a load sensor, each step ticks the topology: a load acceleration above 1.8
     opens the short window, whose close 200 ms later re-tunes from those 200 ms."""
-    from test_topology import Reading
-
     r, _ = retuner(adjust_s=10.0)
     r.step(0.05, iv(10, [0.001]), Reading(accel=3.0))
     assert r.topology.opened["short"] == 1 and r.topology.open_until["short"] == pytest.approx(0.25)

@@ -2,19 +2,11 @@
 that records what it is asked: when each window opens and closes, and what it changes."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
+from helpers import Reading
 
 from mbsim.errors import ConfigError
 from mbsim.mbb.topology import Topology, TopologySettings
-
-
-@dataclass
-class Reading:
-    accel: float = 0.0
-    slope: float = 0.0
-    trend: float = 0.0
 
 
 class FakeRetuner:

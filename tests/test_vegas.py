@@ -7,18 +7,11 @@ from __future__ import annotations
 import math
 
 import pytest
+from helpers import FixedRng
 
 from mbsim.policies.vegas import Vegas, VegasParams
 
 NOLOAD = 0.01  # s
-
-
-class FixedRng:
-    def __init__(self, x: float) -> None:
-        self.x = x
-
-    def random(self) -> float:
-        return self.x
 
 
 def vegas(limit: int = 20, smoothing: float = 1.0, rng=None) -> Vegas:
