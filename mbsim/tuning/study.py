@@ -129,7 +129,7 @@ def run(cfg: StudyConfig, store: StudyStore, executor, resume: bool = False,
     next_id = max((r["id"] for r in done), default=-1) + 1
     best = min((r["value"] for r in done), default=math.inf)
     start = defaults(cfg.dims, cfg.policy)
-    first_batch = cfg.include_default and not any(r.get("baseline") for r in done) and len(done) < cfg.budget
+    first_batch = cfg.include_default and not any(r.get("baseline") for r in done)
     skipped = 0
     while len(done) < cfg.budget:
         n = min(cfg.batch, cfg.budget - len(done))
