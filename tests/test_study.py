@@ -40,15 +40,16 @@ def means(x: float, c: float, s: int) -> dict[str, float]:
             "success_ratio": 1 - r / 64, "fallback_ratio": r / 32, "slo_violation_ratio": r / 128}
 
 
-def feasible(x: float, seeds: list[int]) -> bool:
-    return x >= 2 and sum(seeds) % 3 != 2
+def feasible(x: float, c: float, seeds: list[int]) -> bool:
+    return x >= 2 and c < 256 and sum(seeds) % 3 != 2
 
 
 def record(params, seeds, eval_id, policy="mbb"):
-    x, c = params["fallback.deadline_ms"], params["buffer.capacity_max"]
+    """The record of a run (a peer's parameters count as deadline 3 ms, capacity 64)."""
+    x, c = params.get("fallback.deadline_ms", 3.0), params.get("buffer.capacity_max", 64)
     per = [means(x, c, s) for s in seeds]
     mean = {k: sum(p[k] for p in per) / len(per) for k in per[0]}
-    ok = feasible(x, seeds)
+    ok = feasible(x, c, seeds)
     return {"id": eval_id, "params": dict(params), "asked": dict(params), "metric": mean["latency_mean_ms"],
             "value": mean["latency_mean_ms"] + (0 if ok else 100), "feasible": ok, "mean": mean,
             "slacks": {"success": 1.0, "fallback": 1.0, "slo": 0.0 if ok else -1.0}, "seeds": list(seeds),
@@ -100,15 +101,15 @@ def config(name="s", **kw) -> StudyConfig:
 
 @pytest.fixture
 def scripted(monkeypatch):
-    """Install a Script as the study's sampler; returns (script, the seeds it was made with)."""
-    made: list[int] = []
+    """Install a Script as the study's sampler; returns (script, [(config, seed) it was made with])."""
+    made: list[tuple[StudyConfig, int]] = []
     box: dict[str, Script] = {}
 
-    def use(points) -> tuple[Script, list[int]]:
-        box["s"] = Script(space.build(DIMS), points)
+    def use(points, dims=None) -> tuple[Script, list[tuple[StudyConfig, int]]]:
+        box["s"] = Script(dims or space.build(DIMS), points)
         return box["s"], made
 
-    monkeypatch.setattr(study, "make_sampler", lambda cfg, seed: made.append(seed) or box["s"])
+    monkeypatch.setattr(study, "make_sampler", lambda cfg, seed: made.append((cfg, seed)) or box["s"])
     return use
 
 
@@ -173,6 +174,8 @@ def test_config_round_trip_and_its_errors():
     full = config(backend="optuna", sampler="tpe", policy="hystrix", dims=space.build(policy="hystrix"),
                   scenario="x", scenario_spec=spec, include_default=False, batch=3, confirm=4)
     assert StudyConfig.from_dict(json.loads(json.dumps(full.to_dict()))) == full
+    front = config(pareto=["p99", "fallback"], backend="optuna")
+    assert StudyConfig.from_dict(json.loads(json.dumps(front.to_dict()))).pareto == ["p99", "fallback"]
     for key in ("name", "scenario", "objective", "dims", "budget", "backend", "seed", "n_seeds", "quick",
                 "batch", "confirm", "include_default", "seeds"):
         with pytest.raises(ConfigError) as e:
@@ -211,7 +214,9 @@ def test_make_sampler_of_a_front():
 
     s = study.make_sampler(config(pareto=["p99", "fallback"], backend="optuna"), 9)
     assert isinstance(s, ParetoSampler) and s.seed == 9 and s.keys == ["p99_ms", "fallback_ratio"]
-    assert s.dims == config().dims
+    assert s.dims == config().dims and type(s.study.sampler).__name__ == "TPESampler"
+    s = study.make_sampler(config(pareto=["p99", "fallback"], backend="optuna", sampler="nsga2"), 9)
+    assert type(s.study.sampler).__name__ == "NSGAIISampler"
 
 
 # ---- a fresh study ---------------------------------------------------------------------------
@@ -222,7 +227,7 @@ def test_fresh_study_asks_the_baseline_first_then_whole_batches(tmp_path, script
     script, made = scripted(ps)
     ex, store, seen = Executor(), StudyStore("s", tmp_path), []
     out = study.run(cfg, store, ex, on_result=lambda rec, best: seen.append((rec["id"], best)))
-    assert made == [cfg.seed] and script.replayed == []
+    assert made == [(cfg, cfg.seed)] and script.replayed == []
     assert script.asks == [1, 2, 1]  # the baseline and one; two; the last one
     sc = study._scenario(cfg)
     assert ex.batches[:3] == [[(START, sc, OBJ, cfg.seeds, 0, "mbb"), (ps[0], sc, OBJ, cfg.seeds, 1, "mbb")],
@@ -315,15 +320,16 @@ def test_resume_replays_numbers_on_and_drops_the_cut_line(tmp_path, scripted):
     r2 = record(point(3.0), cfg.seeds, 2)
     r2["asked"] = point(3.0, 2000)  # asked beyond the range, ran clipped
     r5 = record(point(2.0), cfg.seeds, 5)
-    del r5["asked"]  # written before "asked" existed
+    del r5["asked"], r5["slacks"]  # written before "asked" and "slacks" existed: slacks from the means
     store = stored(tmp_path, cfg, [r0, r2, r5], tail=b'{"id": 6, "par')
     before = store.evals_path.read_bytes()
     script, made = scripted([point(4.0), point(2.25)])
     ex, seen = Executor(), []
     study.run(cfg, store, ex, resume=True, on_result=lambda rec, best: seen.append((rec["id"], best)))
-    assert made == [cfg.seed + 3]
+    assert made == [(cfg, cfg.seed + 3)]
     assert script.replayed == [(START, obs_of(r0, cfg)), (point(3.0, 2000), obs_of(r2, cfg)),
                                (point(2.0), obs_of(r5, cfg))]
+    assert script.replayed[2][1].slacks == OBJ.slacks(r5["mean"], get_scenario("db-down").slo.budget)
     assert script.asks == [2]  # the baseline ran before the kill
     assert [c[4] for c in ex.batches[0]] == [6, 7]
     after = store.evals_path.read_bytes()
@@ -337,10 +343,10 @@ def test_resume_replays_numbers_on_and_drops_the_cut_line(tmp_path, scripted):
 
 def test_resume_skips_what_ran_before_the_kill(tmp_path, scripted):
     cfg = config(budget=3, include_default=False)
-    a = point(3.0)
-    ra = record(a, cfg.seeds, 0)
+    a, ran = point(3.0, 1024), point(3.0, 64)  # asked one point, ran another (as a repair does)
+    ra = record(ran, cfg.seeds, 0) | {"asked": a}
     store = stored(tmp_path, cfg, [ra])
-    script, _ = scripted([dict(a), point(4.0), point(2.5)])
+    script, _ = scripted([dict(a), point(4.0), point(2.5)])  # the point asked is the repeat
     out = study.run(cfg, store, Executor(), resume=True)
     assert out["duplicates_skipped"] == 1 and script.told[0] == (a, obs_of(ra, cfg))
     assert [r["asked"] for r in store.load_evaluations()] == [a, point(4.0), point(2.5)]
@@ -398,13 +404,12 @@ def test_confirmation_compares_the_best_feasible_with_the_start_on_fresh_seeds(t
     d = [t["latency_mean_ms"] - b["latency_mean_ms"] for t, b in zip(tuned, base)]
     assert d == [2.0 - 5.0 + (64 - 256) / 64] * 3  # the seed's share cancels in each pair
     assert ev["tuned_minus_default"] == {"latency_mean_ms": t_interval(d).as_dict()}
-    ok = [feasible(2.0, [s]) for s in fresh]
-    assert 0 < sum(ok) < 3  # the shares below are not all-or-nothing
-    assert ev["tuned_feasible_share"] == sum(ok) / 3 and ev["default_feasible_share"] == sum(ok) / 3
+    ok = [feasible(2.0, 64, [s]) for s in fresh]
+    assert ok == [True, True, False] and not any(feasible(5.0, 256, [s]) for s in fresh)
+    assert ev["tuned_feasible_share"] == 2 / 3 and ev["default_feasible_share"] == 0.0
     assert ev["tuned_value_mean"] == pytest.approx(sum(t["latency_mean_ms"] + (0 if o else 100)
                                                        for t, o in zip(tuned, ok)) / 3)
-    assert ev["default_value_mean"] == pytest.approx(sum(b["latency_mean_ms"] + (0 if o else 100)
-                                                         for b, o in zip(base, ok)) / 3)
+    assert ev["default_value_mean"] == pytest.approx(sum(b["latency_mean_ms"] + 100 for b in base) / 3)
     sf = load_settings(out["settings_path"])
     assert out["settings_path"] == str(store.settings_path) and "front" not in out
     assert sf.settings == space.settings_from(point(2.0)) and sf.evaluation == json.loads(json.dumps(ev))
@@ -432,7 +437,7 @@ def test_a_front_study_writes_its_front(tmp_path):
 # ---- the result files ------------------------------------------------------------------------
 
 def test_settings_of_mbb_say_how_they_were_made(tmp_path):
-    cfg = config(quick=True, backend="random")
+    cfg = config(quick=True, backend="optuna", sampler="tpe")
     store = StudyStore("s", tmp_path)
     path = study.write_result(cfg, store, point(3.0, 128), {"x": 1})
     assert path == store.settings_path
@@ -442,7 +447,7 @@ def test_settings_of_mbb_say_how_they_were_made(tmp_path):
     assert doc["objective"] == to_dict(OBJ) and doc["evaluation"] == {"x": 1}
     prov = doc["provenance"]
     assert {k: prov[k] for k in ("study", "seeds", "budget", "backend", "sampler", "quick", "policy")} == \
-        {"study": "s", "seeds": cfg.seeds, "budget": 5, "backend": "random", "sampler": None, "quick": True,
+        {"study": "s", "seeds": cfg.seeds, "budget": 5, "backend": "optuna", "sampler": "tpe", "quick": True,
          "policy": "mbb"}
     assert {"git", "kernel", "packages"} <= set(prov)
     other = study.write_result(cfg, store, START, None, tmp_path / "elsewhere.json")
@@ -481,3 +486,17 @@ def test_trial_settings_exports_one_evaluation(tmp_path):
         study.trial_settings(store, 3)
     assert str(e.value) == "study s has no evaluation 3"
     assert not math.isnan(sf.slo.target_ms)
+
+
+def test_a_peer_study_starts_from_and_confirms_against_its_own_base(tmp_path, scripted):
+    dims = space.build(policy="hystrix")
+    cfg = config(policy="hystrix", dims=dims, backend="random", budget=2)
+    base = space.defaults(dims, "hystrix")
+    assert base["execution_timeout_ms"] == 5.0 and base["core_size"] == 64
+    other = base | {"core_size": 32}
+    scripted([other], dims)
+    ex, store = Executor(), StudyStore("s", tmp_path)
+    out = study.run(cfg, store, ex)
+    assert [c[0] for c in ex.batches[0]] == [base, other] and {c[5] for c in ex.batches[0]} == {"hystrix"}
+    assert [c[0] for c in ex.batches[1] if c[4] == -2] == [base] * cfg.confirm
+    assert out["settings_path"] == str(store.dir / "params.json")
