@@ -175,3 +175,46 @@ def test_two_arms_with_one_label_are_refused(tmp_path):
     path = _params_file(tmp_path / "p.json", "hystrix", {})
     r = mbsim("compare", "--quick", "--policies", "none", "--tuned", f"none={path}", "--out", str(tmp_path / "o"))
     assert r.returncode == 2 and "two arms are labelled 'none'" in r.stderr
+
+
+def _pinned_study(p99_a, p99_b, success=(1.0, 1.0), beyond=500):
+    """Two arms of three replications: P99 ``p99_a`` / ``p99_b`` ms (one value each: pinned)."""
+    from mbsim.comparison.compare import LOWER_IS_BETTER, Comparison, PolicySummary, percentile_interval
+    from mbsim.metrics import intervals as stats
+    from mbsim.world.catalog import get
+
+    def arm(name, p99, ok):
+        others = dict.fromkeys(LOWER_IS_BETTER, math.nan)  # not measured: left out of the verdict
+        runs = [{"metrics": {**others, "p99_ms": p99, "success_ratio": ok}, "beyond": {"p99_ms": beyond}}
+                for _ in range(3)]
+        return PolicySummary(name, runs, intervals={"p99_ms": percentile_interval([p99] * 3),
+                                                    "success_ratio": stats.t_interval([ok] * 3)})
+    return Comparison(get("loss12"), ["a", "b"], [1, 2, 3],
+                      {"a": arm("a", p99_a, success[0]), "b": arm("b", p99_b, success[1])}, quick=True, reference="a")
+
+
+@pytest.mark.parametrize("a, b, words", [
+    (5.015, 5.015, "p99_ms ties at the cap (both 5.015 ms in every replication: one histogram bucket)"),
+    # the next bucket (x 1.001): a paired interval of zero width at -0.00501 would look like evidence
+    (5.010249979978825, 5.015260229958805,
+     "p99_ms ties at the cap (5.01 and 5.015 ms in every replication: one histogram bucket each, within 2 %)"),
+    (5.0, 5.1, "p99_ms ties at the cap (5 and 5.1 ms in every replication: one histogram bucket each, within 2 %)"),
+    (5.0, 6.0, "p99_ms wins (5 against 6 ms in every replication, each at one bucket: no interval)"),
+    (6.0, 5.0, "p99_ms loses (6 against 5 ms in every replication, each at one bucket: no interval)"),
+])
+def test_arms_each_pinned_to_a_bucket_are_compared_by_value_never_by_a_zero_interval(a, b, words):
+    line = _pinned_study(a, b).verdicts()[0]
+    assert line.startswith("a vs b: ") and words in line and "CI" not in line.split(";")[0]
+
+
+def test_pinned_apart_but_not_meaningful_is_not_compared():
+    line = _pinned_study(5.0, 6.0, beyond=20).verdicts()[0]
+    assert "p99_ms not compared (fewer than 100 samples beyond it)" in line
+    assert "ties at the cap" in _pinned_study(5.0, 5.0, beyond=20).verdicts()[0]  # a shared cap is still a tie
+
+
+def test_a_metric_equal_in_every_replication_says_so():
+    line = _pinned_study(5.0, 5.0).verdicts()[0]
+    assert "success_ratio ties (equal in every replication)" in line and "+0, CI +0..+0" not in line
+    line = _pinned_study(5.0, 5.0, success=(1.0, 0.5)).verdicts()[0]
+    assert "success_ratio wins (+0.5, CI +0.5..+0.5)" in line  # a real difference keeps its numbers

@@ -11,8 +11,11 @@ latency histogram and matter to nobody); otherwise the two tie.
 Latency percentiles are read from each run's log histogram (buckets 0.1 % wide). A
 percentile that a cap pins to one bucket in every replication (the horn's deadline:
 "5.015 (5.015..5.015)") has a zero-width replication interval that is no evidence of
-anything: its interval is widened to the bucket, and two policies pinned to the same bucket
-"tie at the cap" whatever their paired interval says. A percentile with fewer than 100
+anything: its interval is widened to the bucket. Two policies each pinned to one bucket
+"tie at the cap" when their buckets are within 2 % of each other (the same bucket, or the
+next: 5.010 against 5.015 ms), whatever their paired interval says; pinned further apart,
+the verdict gives both values and no interval. A metric equal in both arms in every
+replication (a success ratio of 1) is "equal in every replication". A percentile with fewer than 100
 samples beyond it in a replication is marked not meaningful (``*`` in the tables).
 
 The CPU cost per decision is the wall time spent in the policy's own code (strategy and
@@ -106,9 +109,26 @@ def percentile_interval(values: list[float]) -> stats.Interval:
 
 
 def at_one_cap(xs: list[float], ys: list[float]) -> bool:
-    """Do all replications of both arms sit in the same histogram bucket (a shared cap)?"""
+    """Do all replications of both arms sit in the same histogram bucket (a shared cap)?
+    (``ys`` empty: is ``xs`` pinned to one bucket?)"""
     vals = [v for v in (*xs, *ys) if v is not None and not math.isnan(v)]
     return bool(vals) and max(vals) <= min(vals) * (1 + BUCKET)
+
+
+def capped_verdict(metric: str, xs: list[float], ys: list[float]) -> str | None:
+    """The verdict on percentile ``metric`` when each arm sits in one histogram bucket in every
+    replication (None otherwise): their paired interval has zero width and is no evidence,
+    so the two values are compared as they are (lower is better)."""
+    if not (at_one_cap(xs, []) and at_one_cap(ys, [])):
+        return None
+    a, b = xs[0], ys[0]
+    if at_one_cap(xs, ys):
+        return f"{metric} ties at the cap (both {fmt_ms(a)} ms in every replication: one histogram bucket)"
+    if abs(a - b) <= MATERIAL * b:
+        return (f"{metric} ties at the cap ({fmt_ms(a)} and {fmt_ms(b)} ms in every replication: "
+                f"one histogram bucket each, within 2 %)")
+    word = "wins" if a < b else "loses"
+    return f"{metric} {word} ({fmt_ms(a)} against {fmt_ms(b)} ms in every replication, each at one bucket: no interval)"
 
 
 def cpu_cost(sc: Scenario, policy: str | Entry, seed: int, overhead_ns: float) -> float:
@@ -169,13 +189,19 @@ class Comparison:
                 if metric in PERCENTILES:
                     xs = [r["metrics"][metric] for r in self.summaries[reference].runs]
                     ys = [r["metrics"][metric] for r in self.summaries[other].runs]
-                    if at_one_cap(xs, ys):
-                        parts.append(f"{metric} ties at the cap (both {fmt_ms(xs[0])} ms in every replication: "
-                                     f"one histogram bucket)")
+                    capped = capped_verdict(metric, xs, ys)
+                    if capped and " ties at the cap " in capped:
+                        parts.append(capped)
                         continue
                     if not (self.summaries[reference].meaningful(metric) and self.summaries[other].meaningful(metric)):
                         parts.append(f"{metric} not compared (fewer than {stats.MIN_BEYOND} samples beyond it)")
                         continue
+                    if capped:
+                        parts.append(capped)
+                        continue
+                if ci.mean == 0 and ci.low == ci.high:
+                    parts.append(f"{metric} ties (equal in every replication)")
+                    continue
                 base = abs(self.summaries[other].intervals[metric].mean)
                 material = abs(ci.mean) > MATERIAL * base if base > 0 else ci.mean != 0
                 better = material and (ci.high < 0 if lower else ci.low > 0)
