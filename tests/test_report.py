@@ -141,3 +141,38 @@ def test_bad_config_is_one_line(tmp_path, config, message):
 def test_missing_config_is_one_line(tmp_path):
     r = mbsim("run", "--config", str(tmp_path / "none.json"), timeout=120)
     assert r.returncode == 2 and "no such file" in r.stderr and r.stderr.strip().count("\n") == 0
+
+
+def test_a_second_run_into_the_same_directory_replaces_the_first(report, tmp_path):
+    """The main job runs again where it ran before: its own studies are started afresh."""
+    out, _ = report
+    again = tmp_path / "report"
+    shutil.copytree(out, again)
+    first = json.loads((again / "studies" / "tuned" / "study.json").read_text())["provenance"]["created"]
+    (tmp_path / "tiny.json").write_text(json.dumps(TINY | {"verify": False}))
+    r = mbsim("run", "--quick", "--config", str(tmp_path / "tiny.json"), "--out", str(again))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"the earlier run's study {again / 'studies' / 'tuned'} replaced" in r.stderr
+    evals = (again / "studies" / "tuned" / "evaluations.jsonl").read_text().splitlines()
+    assert len(evals) == TINY["budget"]  # the new study's, not the old one's appended to
+    doc = json.loads((again / "results.json").read_text())
+    assert doc["stages"][4]["skipped"]  # this run's results, not the first's
+    assert json.loads((again / "studies" / "tuned" / "study.json").read_text())["provenance"]["created"] >= first
+
+
+def test_a_foreign_directory_where_a_study_goes_is_left_alone(tmp_path):
+    from mbsim.errors import ConfigError
+    from mbsim.report.story import fresh_study
+
+    (tmp_path / "tuned").mkdir()
+    (tmp_path / "tuned" / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError) as e:
+        fresh_study(tmp_path, "tuned")
+    assert str(e.value) == f"{tmp_path / 'tuned'} is not a study an earlier report wrote: move it away or choose " \
+                           "another --out"
+    assert (tmp_path / "tuned" / "notes.txt").read_text() == "mine"
+    (tmp_path / "tuned" / "notes.txt").unlink()
+    with pytest.raises(ConfigError):  # empty, no study.json: not ours either
+        fresh_study(tmp_path, "tuned")
+    store = fresh_study(tmp_path, "fresh")  # nothing there: nothing to replace
+    assert store.dir == tmp_path / "fresh" and not store.dir.exists()

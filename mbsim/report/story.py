@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -237,7 +238,6 @@ def stage_tuning(cfg: RunConfig, out: Path, say: Say) -> Stage:
     from mbsim.tuning import pareto, space, study
     from mbsim.tuning.executors import LocalExecutor
     from mbsim.tuning.objective import Objective
-    from mbsim.tuning.storage import StudyStore
 
     st = Stage("tuning", "3. A tuned setting and its trade-off",
                "A short Bayesian study of mbb's settings (skopt, constraints modelled: success >= 99.9 %, snapshot "
@@ -253,14 +253,14 @@ def stage_tuning(cfg: RunConfig, out: Path, say: Say) -> Stage:
                               seed=cfg.seed, n_seeds=1, quick=True, batch=ex.workers, confirm=3 if cfg.quick else 5,
                               scenario_spec=spec)
         say(f"tuning: {cfg.budget} evaluations on {sc.name}")
-        s = study.run(c, StudyStore("tuned", root), ex,
+        s = study.run(c, fresh_study(root, "tuned", say), ex,
                       on_result=lambda rec, best: say(f"tuning: evaluation {rec['id'] + 1}/{cfg.budget}, best "
                                                       f"{best:.4g}"))
         p = study.StudyConfig(name="front", scenario=sc.name, objective=Objective(), dims=dims,
                               budget=cfg.pareto_budget, backend="optuna", seed=cfg.seed, n_seeds=1, quick=True,
                               batch=ex.workers, confirm=2, scenario_spec=spec, pareto=["p99", "fallback"])
         say(f"tuning: the front, {cfg.pareto_budget} evaluations")
-        f = study.run(p, StudyStore("front", root), ex)
+        f = study.run(p, fresh_study(root, "front", say), ex)
     finally:
         ex.close()
     ev = s["evaluation"]
@@ -391,6 +391,24 @@ def stage_verify(cfg: RunConfig, settings_path: str, out: Path, say: Say) -> Sta
         st.goals.append({"goal": g["goal"], "value": nums, "met": bool(g["met"])})
     st.data = rec
     return st
+
+
+def fresh_study(root: Path, name: str, say: Say = lambda m: None):
+    """The report's own study ``name`` under ``root``, started afresh: a report is rewritten
+    whole, and an earlier run's study there would refuse to start again. A directory of that
+    name that is not a study is left alone (one-line error)."""
+    from mbsim.tuning.storage import StudyStore
+
+    store = StudyStore(name, root)
+    if store.dir.exists():
+        ours = {"study.json", "evaluations.jsonl", "settings.json", "params.json", "front.json", "front.png"}
+        if not store.exists or any(f.name not in ours and not f.name.startswith("trial-")
+                                   and not f.name.endswith(".tmp") for f in store.dir.iterdir()):
+            raise ConfigError(f"{store.dir} is not a study an earlier report wrote: move it away or choose "
+                              f"another --out")
+        shutil.rmtree(store.dir)
+        say(f"tuning: the earlier run's study {store.dir} replaced")
+    return store
 
 
 def run_story(cfg: RunConfig, out: Path, say: Say = lambda m: None) -> list[Stage]:
