@@ -1,0 +1,26 @@
+"""What the README's quick reference says about the catalogs holds for the code."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mbsim import policies
+from mbsim.world import catalog
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+
+
+def test_the_scenarios_line_names_every_built_in_scenario():
+    line = re.search(r"^mbsim scenarios +# the (\w+): (.*)$", README, re.M)
+    assert line, "README: the 'mbsim scenarios' line is missing"
+    names = [n.strip() for n in line.group(2).split(",")]
+    assert names == list(catalog.names())
+    words = ["one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"]
+    assert line.group(1) == words[len(names) - 1]
+
+
+def test_the_policies_line_names_policies_that_exist():
+    line = re.search(r"^mbsim policies +# (.*)$", README, re.M)
+    assert line
+    named = re.findall(r"[a-z0-9][a-z0-9-]*", line.group(1).split("(")[0])
+    assert named and set(named) <= set(policies.names())
