@@ -375,8 +375,7 @@ def test_resume_of_a_spent_budget_only_confirms(tmp_path, scripted):
 
 def test_confirmation_compares_the_best_feasible_with_the_start_on_fresh_seeds(tmp_path):
     cfg = config(confirm=3, seed=1)
-    store = StudyStore("s", tmp_path)
-    store.create(cfg.to_dict())
+    store = stored(tmp_path, cfg, [])
     done = [record(point(1.0), cfg.seeds, 0),  # the lowest value, but infeasible (x < 2)
             record(point(3.0), cfg.seeds, 1), record(point(2.0), cfg.seeds, 2), record(START, cfg.seeds, 3)]
     done[0]["value"] = 0.5  # as low as no feasible one (a penalty can be that small)
@@ -417,8 +416,7 @@ def test_confirmation_compares_the_best_feasible_with_the_start_on_fresh_seeds(t
 
 def test_confirmation_with_nothing_feasible_takes_the_lowest_value(tmp_path):
     cfg = config()
-    store = StudyStore("s", tmp_path)
-    store.create(cfg.to_dict())
+    store = stored(tmp_path, cfg, [])
     done = [record(point(1.5), cfg.seeds, 0), record(point(1.0), cfg.seeds, 1), record(point(1.25), cfg.seeds, 2)]
     out = study.finish(cfg, store, done, Executor())
     assert out["best"] is done[1]
@@ -426,8 +424,7 @@ def test_confirmation_with_nothing_feasible_takes_the_lowest_value(tmp_path):
 
 def test_a_front_study_writes_its_front(tmp_path):
     cfg = config(pareto=["p99", "fallback"], backend="optuna")
-    store = StudyStore("s", tmp_path)
-    store.create(cfg.to_dict())
+    store = stored(tmp_path, cfg, [])
     done = [record(point(3.0), cfg.seeds, 0), record(point(2.0), cfg.seeds, 1)]
     out = study.finish(cfg, store, done, Executor())
     assert out["front"]["path"] == str(store.dir / "front.json")

@@ -115,20 +115,21 @@ def at_one_cap(xs: list[float], ys: list[float]) -> bool:
     return bool(vals) and max(vals) <= min(vals) * (1 + BUCKET)
 
 
-def capped_verdict(metric: str, xs: list[float], ys: list[float]) -> str | None:
-    """The verdict on percentile ``metric`` when each arm sits in one histogram bucket in every
-    replication (None otherwise): their paired interval has zero width and is no evidence,
-    so the two values are compared as they are (lower is better)."""
+def capped_verdict(metric: str, xs: list[float], ys: list[float]) -> tuple[bool, str] | None:
+    """(a tie?, the verdict) on percentile ``metric`` when each arm sits in one histogram
+    bucket in every replication (None otherwise): their paired interval has zero width and
+    is no evidence, so the two values are compared as they are (lower is better)."""
     if not (at_one_cap(xs, []) and at_one_cap(ys, [])):
         return None
     a, b = xs[0], ys[0]
     if at_one_cap(xs, ys):
-        return f"{metric} ties at the cap (both {fmt_ms(a)} ms in every replication: one histogram bucket)"
+        return True, f"{metric} ties at the cap (both {fmt_ms(a)} ms in every replication: one histogram bucket)"
     if abs(a - b) <= MATERIAL * b:
-        return (f"{metric} ties at the cap ({fmt_ms(a)} and {fmt_ms(b)} ms in every replication: "
-                f"one histogram bucket each, within 2 %)")
+        return True, (f"{metric} ties at the cap ({fmt_ms(a)} and {fmt_ms(b)} ms in every replication: "
+                      f"one histogram bucket each, within 2 %)")
     word = "wins" if a < b else "loses"
-    return f"{metric} {word} ({fmt_ms(a)} against {fmt_ms(b)} ms in every replication, each at one bucket: no interval)"
+    return False, (f"{metric} {word} ({fmt_ms(a)} against {fmt_ms(b)} ms in every replication, each at one "
+                   f"bucket: no interval)")
 
 
 def cpu_cost(sc: Scenario, policy: str | Entry, seed: int, overhead_ns: float) -> float:
@@ -190,14 +191,12 @@ class Comparison:
                     xs = [r["metrics"][metric] for r in self.summaries[reference].runs]
                     ys = [r["metrics"][metric] for r in self.summaries[other].runs]
                     capped = capped_verdict(metric, xs, ys)
-                    if capped and " ties at the cap " in capped:
-                        parts.append(capped)
+                    meaningful = all(self.summaries[n].meaningful(metric) for n in (reference, other))
+                    if capped and (capped[0] or meaningful):  # a tie at a cap holds however few samples
+                        parts.append(capped[1])
                         continue
-                    if not (self.summaries[reference].meaningful(metric) and self.summaries[other].meaningful(metric)):
+                    if not meaningful:
                         parts.append(f"{metric} not compared (fewer than {stats.MIN_BEYOND} samples beyond it)")
-                        continue
-                    if capped:
-                        parts.append(capped)
                         continue
                 if ci.mean == 0 and ci.low == ci.high:
                     parts.append(f"{metric} ties (equal in every replication)")

@@ -401,11 +401,10 @@ def fresh_study(root: Path, name: str, say: Say = lambda m: None):
 
     store = StudyStore(name, root)
     if store.dir.exists():
-        ours = {"study.json", "evaluations.jsonl", "settings.json", "params.json", "front.json", "front.png"}
-        if not store.exists or any(f.name not in ours and not f.name.startswith("trial-")
-                                   and not f.name.endswith(".tmp") for f in store.dir.iterdir()):
+        if not store.exists:
             raise ConfigError(f"{store.dir} is not a study an earlier report wrote: move it away or choose "
                               f"another --out")
+        store.load_config()  # a study's own file (its schema checked), else a one-line error
         shutil.rmtree(store.dir)
         say(f"tuning: the earlier run's study {store.dir} replaced")
     return store
