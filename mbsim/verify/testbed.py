@@ -113,6 +113,7 @@ class Testbed:
         tc.detach(only_dead=True)  # what a killed run left behind
         global _OWNER
         _OWNER = os.getpid()
+        _PENDING.clear()
         for s in (signal.SIGTERM,):  # SIGTERM tears down like Ctrl-C
             self._old[s] = signal.signal(s, _raise_interrupt)
         try:
@@ -145,6 +146,10 @@ class Testbed:
             for s, h in self._old.items():
                 signal.signal(s, h)
             self._old.clear()
+        pending = bool(_PENDING)
+        _PENDING.clear()
+        if pending and (not exc or exc[0] is None):  # a SIGTERM whose raise was swallowed
+            raise KeyboardInterrupt
 
     # -- one run -------------------------------------------------------------------
     @contextlib.contextmanager
@@ -240,6 +245,7 @@ class Testbed:
                 while time.monotonic_ns() < end or sender.is_alive():
                     if not sender.is_alive() and sender.exitcode not in (0, None):
                         raise MbsimError(f"the testbed's sender failed (exit {sender.exitcode})")
+                    _check_interrupt()
                     time.sleep(0.05)
                 time.sleep(0.05)  # the last answers reach the receiver
                 prog = a["progress"]
@@ -327,13 +333,24 @@ def _transitions(log: list[dict], t0: int) -> list[tuple[float, int]]:
 
 
 _OWNER = os.getpid()
+_PENDING: list[int] = []  # SIGTERMs the testbed's process received (their raise can be lost)
 
 
 def _raise_interrupt(signum: int, _frame: Any) -> None:
     """SIGTERM in the testbed's own process: tear down as on Ctrl-C. A forked helper (pyroute2
-    forks some) inherits the handler; there the signal keeps its usual meaning."""
+    forks some) inherits the handler; there the signal keeps its usual meaning. The signal is
+    also noted: a handler that runs inside a destructor or logging's lock release has its
+    exception swallowed ("Exception ignored in ..."), so :func:`_check_interrupt` raises it
+    again at the next safe point."""
     if os.getpid() != _OWNER:
         signal.signal(signum, signal.SIG_DFL)
         os.kill(os.getpid(), signum)
         return
+    _PENDING.append(signum)
     raise KeyboardInterrupt
+
+
+def _check_interrupt() -> None:
+    """Raise the interrupt a SIGTERM asked for, if its own raise was swallowed."""
+    if _PENDING:
+        raise KeyboardInterrupt
