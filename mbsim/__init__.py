@@ -24,8 +24,8 @@ from mbsim.errors import ConfigError, MbsimError
 if TYPE_CHECKING:  # pragma: no cover - what the lazy names are, for type checkers
     from mbsim.comparison.compare import compare
     from mbsim.deploy.export import export
-    from mbsim.deploy.settings_file import SettingsFile
     from mbsim.engine.simulate import simulate
+    from mbsim.formats.settings_file import SettingsFile
     from mbsim.mbb.settings import MbbSettings
     from mbsim.metrics.result import Result
     from mbsim.tuning import tune
@@ -46,7 +46,7 @@ _LAZY = {
     "compare": ("mbsim.comparison.compare", "compare"),
     "tune": ("mbsim.tuning", "tune"),
     "export": ("mbsim.deploy.export", "export"),
-    "SettingsFile": ("mbsim.deploy.settings_file", "SettingsFile"),
+    "SettingsFile": ("mbsim.formats.settings_file", "SettingsFile"),
 }
 
 

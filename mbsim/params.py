@@ -265,3 +265,15 @@ def _range(low: float, high: float) -> str:
     if high == math.inf:
         return f"at least {_show(low)}"
     return f"in [{_show(low)}, {_show(high)}]"
+
+
+SEED_LIMIT = 2 ** 63
+
+
+def check_seed(value: object) -> int:
+    """A seed: an integer in [0, 2**63); else a one-line :class:`ConfigError`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"a seed is an integer in [0, 2**63), got {value!r}")
+    if not 0 <= value < SEED_LIMIT:
+        raise ConfigError(f"a seed is an integer in [0, 2**63), got {value}")
+    return value

@@ -37,8 +37,8 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Image, display
 
-from mbsim.deploy.settings_file import SettingsFile
 from mbsim.errors import MbsimError
+from mbsim.formats.settings_file import SettingsFile
 from mbsim.kernel import programs
 from mbsim.verify import calibrate, plots, run
 from mbsim.verify.arms import ARMS

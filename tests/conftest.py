@@ -4,9 +4,9 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest
 
-from mbsim.deploy import snapshot_file as snapshot
 from mbsim.deploy.export import export
-from mbsim.deploy.settings_file import SettingsFile
+from mbsim.formats import snapshot_file as snapshot
+from mbsim.formats.settings_file import SettingsFile
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ import time
 import pytest
 from kernel_fixtures import needs_bpf
 
-from mbsim.deploy import snapshot_file
 from mbsim.errors import ConfigError, MbsimError
+from mbsim.formats import snapshot_file
 from mbsim.kernel import horn as H
 from mbsim.kernel import netns, programs, tc
 from mbsim.kernel.apply import Applied

@@ -13,10 +13,10 @@ import pytest
 
 from mbsim import params as P
 from mbsim import policies, streams
-from mbsim.deploy import settings_file
 from mbsim.engine import budget
 from mbsim.engine.simulate import simulate
 from mbsim.errors import ConfigError
+from mbsim.formats import settings_file
 from mbsim.params import Params, override
 from mbsim.world import catalog
 from mbsim.world.scenario import Scenario

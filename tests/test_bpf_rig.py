@@ -12,9 +12,9 @@ from kernel_fixtures import needs_bpf
 from scipy import stats as sps
 
 from mbsim.errors import MbsimError
+from mbsim.formats import wire as P
 from mbsim.kernel import horn as H
 from mbsim.kernel import netns, programs, tc
-from mbsim.kernel import wire as P
 from mbsim.kernel.apply import Applied
 from mbsim.kernel.rig import SERVER_ADDR, Rig, UdpClient, UdpServer
 

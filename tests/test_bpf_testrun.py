@@ -6,10 +6,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kernel_fixtures import needs_bpf
 
-from mbsim.deploy.snapshot_file import Entry
+from mbsim.formats import wire as P
+from mbsim.formats.snapshot_file import Entry
 from mbsim.kernel import horn as H
 from mbsim.kernel import programs, testrun
-from mbsim.kernel import wire as P
 
 pytestmark = [needs_bpf, pytest.mark.bpf]
 

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from mbsim.mbb.breaker import BreakerSettings, ConsecutiveFailureBreaker, FailureRatioBreaker
 from mbsim.outcome import Outcome
-from mbsim.policies.strategy import State, Strategy
+from mbsim.strategy import State, Strategy
 
 OK, ERR, TMO, REJ = Outcome.SUCCESS, Outcome.ERROR, Outcome.TIMEOUT, Outcome.REJECTED
 

@@ -100,7 +100,7 @@ def test_bench_sim_smoke():
 
 
 def test_examples_are_written_with_their_provenance(tmp_path):
-    from mbsim.deploy import settings_file, snapshot_file
+    from mbsim.formats import settings_file, snapshot_file
 
     r = run("examples", "--out", str(tmp_path), "--keys", "7")
     assert r.returncode == 0, r.stderr

@@ -138,7 +138,7 @@ def test_a_tuned_arm_runs_its_own_parameters_on_the_common_random_numbers(tmp_pa
 def test_a_tuned_mbb_arm_reads_settings_json(tmp_path):
     from mbsim.comparison.compare import compare
     from mbsim.comparison.entries import tuned
-    from mbsim.deploy.settings_file import SettingsFile
+    from mbsim.formats.settings_file import SettingsFile
 
     path = SettingsFile().write(tmp_path / "settings.json")  # the article's defaults
     entry = tuned(str(path))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mbsim.deploy import settings_file
+from mbsim.formats import settings_file
 from mbsim.mbb.settings import MbbSettings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from helpers import FixedRng
 
 from mbsim.outcome import Outcome
 from mbsim.policies.envoy import EnvoyParams, GradientController
-from mbsim.policies.strategy import State
+from mbsim.strategy import State
 
 OK, ERR, TMO = Outcome.SUCCESS, Outcome.ERROR, Outcome.TIMEOUT
 RTT = 2.0 ** -8  # 3.9 ms, exact in binary: minRTT * 1.25 is exact too

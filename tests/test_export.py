@@ -9,8 +9,8 @@ import yaml
 
 from mbsim.deploy import kubernetes as qos
 from mbsim.deploy.export import export, kernel_constants, load_config
-from mbsim.deploy.settings_file import SettingsFile, load
 from mbsim.errors import ConfigError
+from mbsim.formats.settings_file import SettingsFile, load
 from mbsim.mbb.settings import MbbSettings
 from mbsim.world.slo import Slo
 

@@ -7,7 +7,7 @@ import pytest
 from mbsim.errors import ConfigError
 from mbsim.outcome import Outcome
 from mbsim.policies.gobreaker import Gobreaker, GobreakerParams, GobreakerTuned
-from mbsim.policies.strategy import State
+from mbsim.strategy import State
 
 OK, ERR = Outcome.SUCCESS, Outcome.ERROR
 CLOSED, OPEN, HALF = State.CLOSED, State.OPEN, State.HALF_OPEN

@@ -11,7 +11,7 @@ from mbsim.policies.hystrix import HystrixBreaker, HystrixParams
 from mbsim.policies.limiters import SimpleLimiter
 from mbsim.policies.parts import RefusalState
 from mbsim.policies.resilience4j import Resilience4jBreaker, Resilience4jParams
-from mbsim.policies.strategy import State
+from mbsim.strategy import State
 from mbsim.world.catalog import get
 from mbsim.world.faults import Faults
 from mbsim.world.load_function import LoadFunction

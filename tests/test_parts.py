@@ -7,7 +7,7 @@ import pytest
 
 from mbsim.policies.parts import CallerOptions, Inflight, RefusalState, RollingWindow, log10_root
 from mbsim.policies.protection import Pool
-from mbsim.policies.strategy import State
+from mbsim.strategy import State
 
 W = 0.25  # s: a 1 s window of 4 buckets
 

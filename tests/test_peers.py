@@ -12,8 +12,8 @@ from mbsim.policies.gradient2 import Gradient2, Gradient2Params
 from mbsim.policies.hystrix import HystrixBreaker, HystrixParams
 from mbsim.policies.resilience4j import Resilience4jBreaker, Resilience4jParams
 from mbsim.policies.sre import AdaptiveThrottle, SreParams
-from mbsim.policies.strategy import State, Strategy
 from mbsim.policies.vegas import Vegas, VegasParams
+from mbsim.strategy import State, Strategy
 
 OK, ERR, TMO, REJ = Outcome.SUCCESS, Outcome.ERROR, Outcome.TIMEOUT, Outcome.REJECTED
 

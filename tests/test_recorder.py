@@ -16,6 +16,7 @@ import statistics
 
 import pytest
 
+from mbsim.engine.windows import windows
 from mbsim.metrics.recorder import Recorder
 from mbsim.outcome import ERROR, FALLBACK, REJECTED, SUCCESS, TIMEOUT
 from mbsim.world.slo import Slo
@@ -150,7 +151,7 @@ def test_the_process_drops_the_warm_up_and_closes_each_second_as_it_ends():
     rec = Recorder(1.0, Slo())
     arrived = [0]
     rec.arrivals = lambda: arrived[0]
-    env.process(rec.process(env))
+    env.process(windows(env, rec))
     lane = rec.success_lane
 
     def load(env):

@@ -1,8 +1,8 @@
 """Snapshot files are validated before anything is loaded into the kernel."""
 import pytest
 
-from mbsim.deploy import snapshot_file as snapshot
 from mbsim.errors import ConfigError
+from mbsim.formats import snapshot_file as snapshot
 
 
 def test_valid_snapshot(tmp_path):
@@ -51,7 +51,7 @@ def test_a_non_utf8_snapshot_is_one_clear_error(tmp_path):
 
 
 def test_the_map_value_carries_the_answer_s_checksum_share():
-    from mbsim.kernel import wire as P
+    from mbsim.formats import wire as P
 
     e = snapshot.Entry(7, b"hello", P.ST_OK)
     value = snapshot.map_value(e)

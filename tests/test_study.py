@@ -10,9 +10,9 @@ import math
 
 import pytest
 
-from mbsim.deploy.settings_file import load as load_settings
 from mbsim.engine.simulate import seeds as derive_seeds
 from mbsim.errors import ConfigError
+from mbsim.formats.settings_file import load as load_settings
 from mbsim.metrics.intervals import t_interval
 from mbsim.params import to_dict
 from mbsim.tuning import samplers, space, study

@@ -9,9 +9,9 @@ import subprocess
 import pytest
 from kernel_fixtures import needs_bpf
 
-from mbsim.deploy import snapshot_file
 from mbsim.deploy.export import export
-from mbsim.deploy.settings_file import SettingsFile
+from mbsim.formats import snapshot_file
+from mbsim.formats.settings_file import SettingsFile
 from mbsim.kernel import tc
 from mbsim.kernel.rig import SERVER_ADDR, Rig, UdpClient, UdpServer
 

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from mbsim.deploy.settings_file import load as load_settings
 from mbsim.errors import ConfigError
+from mbsim.formats.settings_file import load as load_settings
 from mbsim.tuning import space
 from mbsim.tuning.executors import LocalExecutor
 from mbsim.tuning.objective import Objective

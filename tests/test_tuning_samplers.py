@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from mbsim import policies
+from mbsim.dimension import Dimension
 from mbsim.tuning import samplers, space, study
-from mbsim.tuning.dimension import Dimension
 from mbsim.tuning.executors import LocalExecutor
 from mbsim.tuning.objective import Objective
 from mbsim.tuning.pareto import ParetoSampler, front

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from kernel_fixtures import needs_bpf
 
-from mbsim.deploy.settings_file import SettingsFile
 from mbsim.engine.simulate import simulate
+from mbsim.formats.settings_file import SettingsFile
 from mbsim.kernel import netns, tc
 from mbsim.verify import calibrate, gates, measure, predict
 from mbsim.verify.arms import ARMS

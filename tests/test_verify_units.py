@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from mbsim.kernel import wire as P
+from mbsim.formats import wire as P
 from mbsim.metrics import intervals
 from mbsim.outcome import ERROR, FALLBACK, MISS, SUCCESS, TIMEOUT
 from mbsim.verify import gates, measure

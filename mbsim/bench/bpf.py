@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 
 from mbsim.deploy.export import export
-from mbsim.deploy.settings_file import SettingsFile
-from mbsim.deploy.snapshot_file import Entry, tail_sum
+from mbsim.formats import wire as P
+from mbsim.formats.settings_file import SettingsFile
+from mbsim.formats.snapshot_file import Entry, tail_sum
 from mbsim.kernel import horn as H
 from mbsim.kernel import prog_stats, programs, tc, testrun
-from mbsim.kernel import wire as P
 from mbsim.kernel.rig import CLIENT_ADDR, SERVER_ADDR, Rig, UdpClient, UdpServer
 
 STAGES = ("parse and decide", "snapshot lookup", "grow the packet", "write the answer", "checksums",

@@ -10,7 +10,7 @@ from typing import Any
 
 from mbsim import policies
 from mbsim.errors import ConfigError
-from mbsim.params import from_dict, loads_strict, override, parse_assignments, read_text
+from mbsim.params import check_seed, override, parse_assignments
 from mbsim.world import catalog
 from mbsim.world.scenario import Scenario
 
@@ -20,12 +20,11 @@ SCENARIO_FIELDS = {f.name for f in dataclasses.fields(Scenario)}
 def seed(text: str) -> int:
     """argparse type of a seed: an integer in [0, 2**63)."""
     try:
-        value = int(text)
+        return check_seed(int(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"a seed is an integer in [0, 2**63), got {text!r}") from None
-    if not 0 <= value < 2 ** 63:
-        raise argparse.ArgumentTypeError(f"a seed is an integer in [0, 2**63), got {text}")
-    return value
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def count(low: int, high: int = 1_000_000):
@@ -113,17 +112,7 @@ def add_set(p: argparse.ArgumentParser) -> None:
                         "(buffer.window_min_ms=60); repeatable")
 
 
-def load_scenario(name: str) -> Scenario:
-    """A built-in scenario by name, or a scenario JSON file."""
-    if name.endswith(".json"):
-        path = Path(name)
-        if not path.is_file():
-            raise ConfigError(f"scenario file {name} not found")
-        data = loads_strict(read_text(path), str(path))
-        if not isinstance(data, dict):
-            raise ConfigError(f"{name}: a scenario file holds a JSON object")
-        return from_dict(Scenario, data)
-    return catalog.get(name)
+load_scenario = catalog.load  # a name or a .json file
 
 
 def split_sets(assignments: list[str], policy: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         import sys
 
         from mbsim.bench.rig import bench_rig
-        from mbsim.cli.verify import needs_testbed
+        from mbsim.verify.scope import needs_testbed
         needs_testbed("mbsim bench rig")
         out = bench_rig(progress=lambda m: print(f"[bench rig] {m}", file=sys.stderr, flush=True))
         _save(args.save, "rig", out)

@@ -22,10 +22,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from mbsim.cli import emit_json
-    from mbsim.cli.verify import needs_testbed
-    from mbsim.deploy.settings_file import SettingsFile
-    from mbsim.deploy.settings_file import load as load_settings
+    from mbsim.formats.settings_file import SettingsFile
+    from mbsim.formats.settings_file import load as load_settings
     from mbsim.verify import calibrate
+    from mbsim.verify.scope import needs_testbed
 
     settings = load_settings(args.settings) if args.settings else SettingsFile()
     out_file(args.out, args.allow_dirty)

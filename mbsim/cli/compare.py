@@ -11,7 +11,7 @@ from tqdm import tqdm
 from mbsim.cli import emit_json
 from mbsim.cli.arguments import add_allow_dirty, add_max_requests, count, out_dir, seed
 from mbsim.errors import ConfigError
-from mbsim.report.tables import fmt
+from mbsim.tables import fmt
 
 HEAD = ["policy", "P99 ms", "P99.99 ms", "P99 jitter ms", "SLO windows missed", "success", "fallback", "fresh",
         "goodput ratio", "false open", "decision acc.", "CPU us/decision"]

@@ -16,8 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from mbsim.deploy import snapshot_file
-    from mbsim.deploy.settings_file import SettingsFile
+    from mbsim.formats import snapshot_file
+    from mbsim.formats.settings_file import SettingsFile
     from mbsim.provenance import provenance
 
     root = out_dir(args.out, args.allow_dirty)

@@ -19,7 +19,7 @@ from mbsim.cli.arguments import (
     split_sets,
 )
 from mbsim.errors import ConfigError
-from mbsim.report.tables import fmt
+from mbsim.tables import fmt
 
 HELP = "search the mountain-bike settings (or a peer's) for a scenario and an SLO (Bayesian optimisation)"
 

@@ -6,10 +6,9 @@ import sys
 from pathlib import Path
 
 from mbsim.cli.arguments import add_allow_dirty, count, seed
-from mbsim.errors import MbsimError
+from mbsim.verify.scope import VERIFIED, needs_testbed
 
 HELP = "run scenarios on a real testbed (namespaces, UDP server, the horn) and compare with the model"
-VERIFIED = ("loss12", "db-down", "tail-spike", "partition")  # the article's table 1, and the partition
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,27 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_allow_dirty(p)
 
 
-def needs_testbed(what: str) -> None:
-    """One line, before anything starts, when this machine cannot run the testbed."""
-    import os
-
-    from mbsim.kernel import programs
-
-    try:
-        programs.require_bpf()
-    except MbsimError as exc:
-        raise MbsimError(f"{what} needs root and a BPF-capable kernel ({exc}); the simulator works without "
-                         f"them: mbsim simulate --scenario db-down") from None
-    if not os.path.exists("/var/run/netns") and os.system("ip netns list >/dev/null 2>&1") != 0:
-        raise MbsimError(f"{what} needs network namespaces (iproute2's ip netns)")
-
-
 def run(args: argparse.Namespace) -> int:
     from mbsim.cli import emit_json
     from mbsim.cli.arguments import load_scenario, out_dir
-    from mbsim.deploy.settings_file import SettingsFile
-    from mbsim.deploy.settings_file import load as load_settings
     from mbsim.errors import ConfigError
+    from mbsim.formats.settings_file import SettingsFile
+    from mbsim.formats.settings_file import load as load_settings
     from mbsim.verify import arms as arms_mod
     from mbsim.world import catalog
 

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from mbsim.outcome import Outcome
-from mbsim.policies.strategy import State
+from mbsim.strategy import State
 
 _clock = time.perf_counter_ns
 

@@ -57,7 +57,7 @@ def tuned(spec: str) -> Entry:
         if not isinstance(policy, str) or not isinstance(params, dict):
             raise ConfigError(f"--tuned {path}: a params.json needs 'policy' (a name) and 'params' (an object)")
     elif schema == "mbsim.settings/1" or (schema is None and "settings" in doc):
-        from mbsim.deploy.settings_file import load
+        from mbsim.formats.settings_file import load
 
         policy, params = "mbb", to_dict(load(path).settings)
     else:

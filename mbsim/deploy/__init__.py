@@ -1,6 +1,7 @@
 """From tuned settings to production.
 
-``settings_file`` (``settings.json``, what tuning writes), ``export`` (the config
-document, the C header, the tc scripts), ``kubernetes`` (the MountainBikeQoS resource and
-its CRD), ``snapshot_file`` (what the horn answers with).
+``export`` (the config document, the C header, the tc scripts), ``bpf_object`` (the
+standalone object for ``tc``), ``tc_scripts`` and ``kubernetes`` (the MountainBikeQoS
+resource and its CRD). The files they read (``settings.json``, the snapshot) are in
+:mod:`mbsim.formats`.
 """

@@ -28,10 +28,11 @@ from typing import Any
 
 import yaml
 
-from mbsim.deploy import bpf_object, snapshot_file, tc_scripts
+from mbsim.deploy import bpf_object, tc_scripts
 from mbsim.deploy import kubernetes as qos
-from mbsim.deploy.settings_file import SettingsFile, load, parse
 from mbsim.errors import ConfigError
+from mbsim.formats import snapshot_file
+from mbsim.formats.settings_file import SettingsFile, load, parse
 from mbsim.params import loads_strict, read_text, to_dict
 
 CONFIG_SCHEMA = "mbsim.config/1"

@@ -13,8 +13,8 @@ from typing import Any
 
 import jsonschema
 
-from mbsim.deploy.settings_file import SettingsFile
 from mbsim.errors import ConfigError
+from mbsim.formats.settings_file import SettingsFile
 
 GROUP = "qos.mbsim.io"
 VERSION = "v1alpha1"

@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from mbsim.deploy.snapshot_file import Entry, map_value
+from mbsim.formats.snapshot_file import Entry, map_value
 
 PIN_DIR = "/sys/fs/bpf/tc/globals"
 MAPS = ("mbb_config", "mbb_counters", "mbb_inflight", "mbb_snapshot", "mbb_window", "mbb_watermark",

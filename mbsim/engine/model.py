@@ -55,6 +55,7 @@ from mbsim.engine.events import Call, Slot, schedule_target
 from mbsim.engine.request import ATTEMPT, DRAWS, INFLIGHT, POOLED, SENT, SETTLED, T0, Counters
 from mbsim.engine.request_path import build
 from mbsim.engine.timers import Deadlines, FifoTimers
+from mbsim.engine.windows import windows
 from mbsim.metrics.recorder import Recorder
 from mbsim.outcome import ERROR, FALLBACK, MISS, REJECTED, TIMEOUT
 from mbsim.policies.protection import Protection
@@ -154,7 +155,7 @@ class Model:
         env.process(self._sense())
         env.process(self._sample())
         env.process(self.clock.process(env))
-        env.process(self.rec.process(env))
+        env.process(windows(env, self.rec))
         if self.adm is not None:
             env.process(self.adm.process(env, self.sensor))
 

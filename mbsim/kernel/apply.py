@@ -22,9 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from mbsim.deploy import snapshot_file
 from mbsim.deploy.export import kernel_constants, load_config, read_header
 from mbsim.errors import ConfigError, MbsimError
+from mbsim.formats import snapshot_file
 from mbsim.kernel import netns, programs, tc
 from mbsim.kernel.controller import Controller
 from mbsim.kernel.horn import Horn

@@ -32,7 +32,7 @@ from mbsim.kernel import horn as H
 from mbsim.mbb.retune import Interval, Retuner
 from mbsim.mbb.settings import MbbSettings
 from mbsim.outcome import Outcome
-from mbsim.policies.strategy import State
+from mbsim.strategy import State
 from mbsim.world.sensor import LoadSensor
 
 

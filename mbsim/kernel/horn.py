@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mbsim.deploy.export import read_header
-from mbsim.deploy.snapshot_file import Entry, tail_sum
 from mbsim.errors import MbsimError
+from mbsim.formats import wire as P
+from mbsim.formats.snapshot_file import Entry, tail_sum
 from mbsim.kernel import programs, tc
-from mbsim.kernel import wire as P
 
 CLOSED, OPEN, HALF_OPEN = 0, 1, 2
 C_PASSED, C_DONE, C_EXPIRED, C_PROBES = 0, 1, 2, 3

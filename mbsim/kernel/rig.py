@@ -15,8 +15,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from mbsim.formats import wire as P
 from mbsim.kernel import netns
-from mbsim.kernel import wire as P
 
 CLIENT_ADDR, SERVER_ADDR = "10.77.0.1", "10.77.0.2"
 

@@ -23,7 +23,7 @@ from typing import ClassVar, Literal
 
 from mbsim.outcome import Outcome
 from mbsim.params import Params, require
-from mbsim.policies.strategy import State
+from mbsim.strategy import State
 
 CLOSED, OPEN, HALF_OPEN = State.CLOSED, State.OPEN, State.HALF_OPEN
 SUCCESS, REJECTED = Outcome.SUCCESS, Outcome.REJECTED

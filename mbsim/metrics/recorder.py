@@ -39,7 +39,6 @@ from typing import Any
 
 import numpy as np
 
-from mbsim.engine.events import urgent
 from mbsim.metrics import overload
 from mbsim.metrics.histogram import LogHistogram
 from mbsim.outcome import FALLBACK, OUTCOMES, SUCCESS
@@ -79,22 +78,25 @@ class Recorder:
     COLUMNS = ("second", "requests", "failed", "fallback", "p50_ms", "p99_ms", "bad", "slo_violated", "arrivals",
                "good")  # good: real answers within the SLO target
 
-    def process(self, env):
-        """SimPy process: drop the warm-up and close each one-second window the instant it
-        ends, before any other event of that instant (URGENT). While it runs, the window
-        is always the right one, so a success may be recorded as ``success_lane(latency)``:
-        a bare ``list.append``, the cheapest call Python has."""
-        if self.warmup > env.now:
-            yield urgent(env, self.warmup - env.now)
-            self._lat.clear()  # what the warm-up appended through the lane
+    def start_measuring(self) -> None:
+        """The warm-up is over: drop what it appended through the lane and mark the arrivals
+        counted so far. :func:`mbsim.engine.windows.windows` calls it."""
+        self._lat.clear()
         self._arr_mark = self.arrivals()
-        while True:
-            yield urgent(env, self._sec_end - env.now)
-            self._roll(env.now)
+
+    @property
+    def window_end(self) -> float:
+        """End of the open one-second window (s)."""
+        return self._sec_end
+
+    def roll(self, now: float) -> None:
+        """Close the open window (and any empty ones up to ``now``, s)."""
+        self._roll(now)
 
     @property
     def success_lane(self) -> Callable[[float], None]:
-        """``append`` of the open window's latencies; only while :meth:`process` runs."""
+        """``append`` of the open window's latencies; only while the windows process runs
+        (:func:`mbsim.engine.windows.windows`)."""
         return self._lat.append
 
     def settle(self, now: float, kind: int, latency: float) -> None:

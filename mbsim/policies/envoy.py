@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from mbsim.dimension import Dimension
 from mbsim.outcome import Outcome
 from mbsim.params import Params, require
 from mbsim.policies import PolicySpec, register
 from mbsim.policies.parts import CallerOptions, RefusalState
-from mbsim.policies.strategy import State
-from mbsim.tuning.dimension import Dimension
+from mbsim.strategy import State
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mbsim.dimension import Dimension
 from mbsim.outcome import Outcome
 from mbsim.params import Params, require
 from mbsim.policies import PolicySpec, register
 from mbsim.policies.parts import CallerOptions
-from mbsim.policies.strategy import State
-from mbsim.tuning.dimension import Dimension
+from mbsim.strategy import State
 
 
 @dataclass(frozen=True)

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mbsim.dimension import Dimension
 from mbsim.params import Params, require
 from mbsim.policies import PolicySpec, register
 from mbsim.policies.limiters import SimpleLimiter
 from mbsim.policies.parts import CallerOptions
-from mbsim.tuning.dimension import Dimension
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mbsim.dimension import Dimension
 from mbsim.outcome import Outcome
 from mbsim.params import Params, require
 from mbsim.policies import PolicySpec, register
 from mbsim.policies.parts import RollingWindow
 from mbsim.policies.protection import Pool, Protection
-from mbsim.policies.strategy import State
-from mbsim.tuning.dimension import Dimension
+from mbsim.strategy import State
 
 OK, BAD = 0, 1
 

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from mbsim.outcome import Outcome
 from mbsim.policies.parts import Inflight, RefusalState
-from mbsim.policies.strategy import State
+from mbsim.strategy import State
 
 
 class LimitAlgorithm(Protocol):

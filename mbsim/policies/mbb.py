@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mbsim.dimension import Dimension
 from mbsim.mbb.breaker import BreakerSettings
 from mbsim.mbb.buffer import BufferSettings, MountainBikeBuffer
 from mbsim.mbb.settings import MbbSettings
 from mbsim.policies import PolicySpec, register
 from mbsim.policies.protection import Protection
-from mbsim.tuning.dimension import Dimension
 from mbsim.world.scenario import Scenario
 
 

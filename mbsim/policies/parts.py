@@ -8,7 +8,7 @@ from typing import ClassVar
 
 from mbsim.params import Params, require
 from mbsim.policies.protection import Pool, Protection
-from mbsim.policies.strategy import State, Strategy
+from mbsim.strategy import State, Strategy
 
 
 class RollingWindow:

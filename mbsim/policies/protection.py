@@ -1,6 +1,6 @@
 """What a policy puts around the upstream.
 
-* ``strategy`` - the caller-side breaker or limiter (:class:`~mbsim.policies.strategy.Strategy`);
+* ``strategy`` - the caller-side breaker or limiter (:class:`~mbsim.strategy.Strategy`);
 * ``admission`` - server-side admission in front of the workers (the MBB's buffer);
 * ``deadline_ms`` - a hard deadline per logical request, from its first send (the horn's
   deadline, Hystrix's command timeout, Resilience4j's TimeLimiter); None for none;
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from mbsim.policies.strategy import Strategy
+from mbsim.strategy import Strategy
 
 
 class Admission(Protocol):

@@ -28,13 +28,13 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Literal
 
+from mbsim.dimension import Dimension
 from mbsim.outcome import Outcome
 from mbsim.params import Params, require
 from mbsim.policies import PolicySpec, register
 from mbsim.policies.parts import RollingWindow
 from mbsim.policies.protection import Pool, Protection
-from mbsim.policies.strategy import State
-from mbsim.tuning.dimension import Dimension
+from mbsim.strategy import State
 
 CALLS, FAILS, SLOW = 0, 1, 2
 

@@ -79,7 +79,7 @@ class Page:
         """A table of ``rows`` (dicts): one column per key in ``columns``."""
         import pandas as pd
 
-        from mbsim.report.tables import fmt
+        from mbsim.tables import fmt
 
         frame = pd.DataFrame([{h: fmt(r.get(c)) if not isinstance(r.get(c), str) else r.get(c)
                                for c, h in zip(columns, headers or columns)} for r in rows],

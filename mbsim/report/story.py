@@ -90,16 +90,15 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 def _scenario(name: str):
-    from mbsim.cli.arguments import load_scenario
+    from mbsim.world.catalog import load
 
-    return load_scenario(name)
+    return load(name)
 
 
 def check(cfg: RunConfig, source: str = "run") -> None:
     """Every name and number, before anything runs."""
     from mbsim import policies
-    from mbsim.cli.arguments import seed as check_seed
-    from mbsim.params import override
+    from mbsim.params import check_seed, override
 
     for name in [*cfg.scenarios, cfg.focus, cfg.overload]:
         if not isinstance(name, str):
@@ -116,15 +115,15 @@ def check(cfg: RunConfig, source: str = "run") -> None:
         if not low <= v <= high:
             raise ConfigError(f"{source}: {key} must be in [{low}, {high}], got {v}")
     try:
-        check_seed(str(cfg.seed))
-    except Exception as exc:
+        check_seed(cfg.seed)
+    except ConfigError as exc:
         raise ConfigError(f"{source}: seed: {exc}") from None
     if cfg.slo:
         try:
             override(_scenario(cfg.focus), {f"slo.{k}": v for k, v in cfg.slo.items()})
         except ConfigError as exc:
             raise ConfigError(f"{source}: slo: {exc}") from None
-    from mbsim.cli.verify import VERIFIED
+    from mbsim.verify.scope import VERIFIED
 
     if cfg.verify_scenario not in VERIFIED:
         raise ConfigError(f"{source}: verify_scenario must be one of {', '.join(VERIFIED)}, "
@@ -342,15 +341,15 @@ def stage_verify(cfg: RunConfig, settings_path: str, out: Path, say: Say) -> Sta
     if not cfg.verify:
         st.skipped = "verification is off in the run configuration (verify: false)"
         return st
-    from mbsim.cli.verify import needs_testbed
     from mbsim.errors import MbsimError
+    from mbsim.verify.scope import needs_testbed
 
     try:
         needs_testbed("verification")
     except MbsimError as exc:
         st.skipped = str(exc)
         return st
-    from mbsim.deploy.settings_file import load as load_settings
+    from mbsim.formats.settings_file import load as load_settings
     from mbsim.verify import arms as arms_mod
     from mbsim.verify import calibrate
     from mbsim.verify import run as vrun
@@ -383,7 +382,7 @@ def stage_verify(cfg: RunConfig, settings_path: str, out: Path, say: Say) -> Sta
     for k, v in files.items():
         if str(v).endswith(".png"):
             st.figures.append((Path(v), f"{k}: measured and predicted latency"))
-    from mbsim.report.tables import fmt
+    from mbsim.tables import fmt
 
     for g in rec["goals"]:
         nums = ", ".join(f"{k} {fmt(v) if not isinstance(v, dict) else {a: fmt(b) for a, b in v.items()}}"

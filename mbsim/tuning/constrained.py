@@ -5,7 +5,7 @@ A penalised objective (``skopt-penalty``) puts a wide plateau over a narrow feas
 valley; a GP fits the plateau as flat noise and samples its edges. Here instead:
 
 * the space is the unit cube (log-scaled where a dimension spans decades, see
-  :class:`~mbsim.tuning.dimension.Dimension`), started with 8 scrambled Sobol points;
+  :class:`~mbsim.dimension.Dimension`), started with 8 scrambled Sobol points;
 * one GP (skopt's ``GaussianProcessRegressor``, Matern 5/2 with automatic relevance and a
   fitted noise level) models the log of the metric, and one more each constraint's slack
   (:meth:`~mbsim.tuning.objective.Objective.slacks`, in a signed log so that a miss by
@@ -31,7 +31,7 @@ from scipy.special import log_ndtr
 from scipy.stats import qmc
 from threadpoolctl import threadpool_limits
 
-from mbsim.tuning.dimension import Dimension
+from mbsim.dimension import Dimension
 from mbsim.tuning.samplers import Observation, Sampler
 
 N_INITIAL = 8

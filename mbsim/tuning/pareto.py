@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from mbsim.dimension import Dimension
 from mbsim.errors import ConfigError
-from mbsim.tuning.dimension import Dimension
 from mbsim.tuning.samplers import Observation, Sampler, _cap, optuna_distributions
 
 METRICS = {"p99": "p99_ms", "p999": "p999_ms", "p9999": "p9999_ms", "mean": "latency_mean_ms",

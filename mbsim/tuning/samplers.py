@@ -27,8 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from mbsim.dimension import Dimension
 from mbsim.errors import ConfigError
-from mbsim.tuning.dimension import Dimension
 
 BACKENDS = ("skopt", "skopt-penalty", "optuna", "sobol", "random")
 

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mbsim import policies
+from mbsim.dimension import Dimension
 from mbsim.errors import ConfigError
 from mbsim.params import override, to_dict
-from mbsim.tuning.dimension import Dimension
 
 __all__ = ["Dimension", "base", "build", "defaults", "known", "parse_bounds", "repaired", "settings_from"]
 

@@ -20,14 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from mbsim.deploy.settings_file import SettingsFile
+from mbsim.dimension import Dimension
 from mbsim.engine.simulate import seeds as derive_seeds
 from mbsim.errors import ConfigError
+from mbsim.formats.settings_file import SettingsFile
 from mbsim.metrics import intervals as stats
 from mbsim.params import from_dict, to_dict
 from mbsim.provenance import provenance
 from mbsim.tuning import samplers
-from mbsim.tuning.dimension import Dimension
 from mbsim.tuning.evaluate import evaluate, observation, scenario_for
 from mbsim.tuning.objective import Objective
 from mbsim.tuning.space import defaults, settings_from

@@ -31,9 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from mbsim.deploy.settings_file import SettingsFile
 from mbsim.errors import ConfigError
-from mbsim.kernel import wire as P
+from mbsim.formats import wire as P
+from mbsim.formats.settings_file import SettingsFile
 from mbsim.provenance import provenance
 from mbsim.verify import proc
 from mbsim.verify.arms import ARMS

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from mbsim.kernel import wire as P
+from mbsim.formats import wire as P
 from mbsim.mbb.breaker import BreakerSettings
 from mbsim.outcome import Outcome
 from mbsim.verify import proc

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from mbsim.kernel import wire as P
+from mbsim.formats import wire as P
 from mbsim.metrics.intervals import Percentile, percentile
 from mbsim.outcome import ERROR, FALLBACK, MISS, OUTCOMES, SUCCESS, TIMEOUT
 from mbsim.verify.server import ATTEMPTS

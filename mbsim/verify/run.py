@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from mbsim.deploy.settings_file import SettingsFile
+from mbsim.formats.settings_file import SettingsFile
 from mbsim.metrics.intervals import Percentile
 from mbsim.params import to_dict
 from mbsim.provenance import dirty_banner, provenance
-from mbsim.report.tables import fmt
+from mbsim.tables import fmt
 from mbsim.verify import gates, measure, plots, predict, verdict
 from mbsim.verify.arms import Arm
 from mbsim.verify.testbed import Testbed

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from mbsim.kernel import wire as P
+from mbsim.formats import wire as P
 from mbsim.verify import proc
 from mbsim.world.faults import FaultClock
 from mbsim.world.scenario import Scenario

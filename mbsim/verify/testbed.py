@@ -30,11 +30,11 @@ from typing import Any
 
 import numpy as np
 
-from mbsim.deploy import snapshot_file
 from mbsim.deploy.export import export
-from mbsim.deploy.settings_file import SettingsFile
 from mbsim.engine import draws as draws_mod
 from mbsim.errors import MbsimError
+from mbsim.formats import snapshot_file
+from mbsim.formats.settings_file import SettingsFile
 from mbsim.kernel import horn as H
 from mbsim.kernel import netns, programs, tc
 from mbsim.kernel.apply import Applied

@@ -6,7 +6,10 @@ timeout and 2 retries) and an SLO of P99 <= 10 ms in at least 99 % of one-second
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from mbsim.errors import ConfigError
+from mbsim.params import from_dict, loads_strict, read_text
 from mbsim.world.faults import Faults
 from mbsim.world.network import Network
 from mbsim.world.scenario import Scenario
@@ -104,3 +107,16 @@ def get(name: str) -> Scenario:
 
 def names() -> list[str]:
     return list(SCENARIOS)
+
+
+def load(name: str) -> Scenario:
+    """A built-in scenario by name, or a scenario JSON file (a name ending in ``.json``)."""
+    if name.endswith(".json"):
+        path = Path(name)
+        if not path.is_file():
+            raise ConfigError(f"scenario file {name} not found")
+        data = loads_strict(read_text(path), str(path))
+        if not isinstance(data, dict):
+            raise ConfigError(f"{name}: a scenario file holds a JSON object")
+        return from_dict(Scenario, data)
+    return get(name)

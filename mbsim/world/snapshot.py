@@ -10,7 +10,7 @@
 
 The horn's own settings (on or off, the deadline) belong to the policy:
 :mod:`mbsim.mbb.fallback`. The snapshot *file* the kernel loads is
-:mod:`mbsim.deploy.snapshot_file`.
+:mod:`mbsim.formats.snapshot_file`.
 """
 from __future__ import annotations
 

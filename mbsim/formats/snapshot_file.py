@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mbsim.errors import ConfigError
-from mbsim.kernel.wire import ST_ERROR, ST_OK, VALUE_SIZE
+from mbsim.formats.wire import ST_ERROR, ST_OK, VALUE_SIZE
 from mbsim.params import loads_strict, read_text
 
 SCHEMA = "mbsim.snapshot/1"
