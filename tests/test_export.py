@@ -70,6 +70,25 @@ def test_manifest_validates_against_crd(tmp_path):
         qos.validate(broken, crd)
 
 
+@pytest.mark.parametrize("low, high, small, big", [("capacityMin", "capacityMax", 16, 256),
+                                                     ("windowMinMs", "windowMaxMs", 50.0, 200.0)])
+def test_the_crd_keeps_each_minimum_at_or_below_its_maximum(tmp_path, low, high, small, big):
+    sf = tuned()
+    sf.write(tmp_path / "s.json")
+    files = export(tmp_path / "s.json", tmp_path / "out")
+    crd = yaml.safe_load(files["crd"].read_text())
+    buffer = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["buffer"]
+    rules = {r["rule"] for r in buffer["x-kubernetes-validations"]}
+    assert f"!has(self.{low}) || !has(self.{high}) || self.{low} <= self.{high}" in rules  # the API server's CEL
+    qos.validate_crd(crd)  # the rules are accepted by apiextensions.k8s.io/v1
+    doc = yaml.safe_load(files["manifest"].read_text())
+    doc["spec"]["buffer"].update({low: small, high: small})
+    qos.validate(doc, crd)  # equal is allowed
+    doc["spec"]["buffer"].update({low: big, high: small})
+    with pytest.raises(ConfigError, match=f"spec/buffer: {low} must not exceed {high}"):
+        qos.validate(doc, crd)
+
+
 @pytest.mark.parametrize("target, cls", [(1, "XC"), (15, "XC"), (15.5, "TRAIL"), (35, "TRAIL"), (80, "ENDURO")])
 def test_qos_class_from_slo(target, cls):
     assert qos.qos_class(target)[0] == cls

@@ -63,6 +63,7 @@ def test_attach_answers_from_the_snapshot_while_open_and_detach_leaves_nothing(r
     assert not tc.filters(rig.client_ns, rig.client_dev)
     assert not tc.has_clsact(rig.client_ns, rig.client_dev)
     assert not glob.glob(PINS)
+    assert not rig.marks.exists()  # its mark directory, emptied, is removed too
     after = [rig.client.ask(1000 + i, 1) for i in range(5)]  # nothing answers locally any more
     assert all(m is not None and not m.fallback for m in after) and rig.server.received == 5
 

@@ -70,24 +70,41 @@ def _parse_deferring_ctrl_c(argv: Sequence[str] | None) -> tuple[argparse.Argume
     Building the parser imports numpy, scipy and the subcommands. A KeyboardInterrupt raised
     inside an import can surface as an ImportError with a page of text, or (when it escapes
     code run by ``exec``, as dataclasses do) makes CPython kill itself with SIGINT at exit
-    instead of returning 130. So a Ctrl-C that arrives here is noted and raised afterwards.
+    instead of returning 130. So a Ctrl-C (or a SIGTERM) that arrives here is noted and raised
+    afterwards.
     """
     if threading.current_thread() is not threading.main_thread():
         parser = build_parser()
         return parser, parser.parse_args(argv)
     pending: list[int] = []
-    old = signal.signal(signal.SIGINT, lambda signum, _frame: pending.append(signum))
+    old = {s: signal.signal(s, lambda signum, _frame: pending.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
     finally:
-        signal.signal(signal.SIGINT, old)
+        for s, handler in old.items():
+            signal.signal(s, handler)
     if pending:
         raise KeyboardInterrupt
     return parser, args
 
 
+def _terminate(signum: int, _frame: Any) -> None:
+    """SIGTERM as Ctrl-C: the command stops through its own clean-up and says "interrupted"."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    old = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     command = "mbsim"
     try:
         parser, args = _parse_deferring_ctrl_c(argv)

@@ -44,6 +44,10 @@ def _num(minimum: float | None = None, maximum: float | None = None, exclusive_m
     return out
 
 
+#: (minimum, maximum) fields of spec.buffer that must stay ordered: a CEL rule each in the CRD
+#: (x-kubernetes-validations, checked by the API server), and the same check in :func:`validate`
+ORDERED_PAIRS = (("windowMinMs", "windowMaxMs"), ("capacityMin", "capacityMax"))
+
 SPEC_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["qosClass", "latencyMaxMs", "jitterMaxUs"],
@@ -63,6 +67,10 @@ SPEC_SCHEMA: dict[str, Any] = {
                 "capacityMax": _num(2, integer=True),
                 "adjustPeriodS": _num(0, exclusive_min=True),
             },
+            "x-kubernetes-validations": [
+                {"rule": f"!has(self.{low}) || !has(self.{high}) || self.{low} <= self.{high}",
+                 "message": f"{low} must not exceed {high}"} for low, high in ORDERED_PAIRS
+            ],
         },
         "breaker": {
             "type": "object",
@@ -219,6 +227,11 @@ def validate(doc: dict[str, Any], definition: dict[str, Any] | None = None) -> N
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
         raise ConfigError(f"MountainBikeQoS invalid at {where}: {exc.message}") from None
+    buffer = (doc.get("spec") or {}).get("buffer") or {}
+    for low, high in ORDERED_PAIRS:
+        if low in buffer and high in buffer and buffer[low] > buffer[high]:
+            raise ConfigError(f"MountainBikeQoS invalid at spec/buffer: {low} must not exceed {high} "
+                              f"({buffer[low]} > {buffer[high]})")
     unknown = _unknown_fields(doc, schema, "")
     if unknown:
         raise ConfigError(f"MountainBikeQoS invalid: unknown field {unknown[0]} (the CRD does not declare it)")

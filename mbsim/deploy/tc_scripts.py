@@ -113,6 +113,7 @@ if [ -f "$MARK_DIR/$DEV.clsact" ]; then
   fi
   rm -f "$MARK_DIR/$DEV.clsact"
 fi
+rmdir "$MARK_DIR" 2>/dev/null || true  # only when no other device's mark is left in it
 for m in {maps}; do
   rm -f "$PIN/$m"
 done
