@@ -3,6 +3,7 @@ import os
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest
+from machine_lock import machine
 
 from mbsim.deploy.export import export
 from mbsim.formats import snapshot_file as snapshot
@@ -17,3 +18,17 @@ def exported(tmp_path_factory):
     export(d / "settings.json", d / "out")
     snapshot.write(d / "snapshot.json", {k: f"snap:{k}" for k in range(1, 101)})
     return d
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every ``serial`` test goes to one xdist worker (``--dist loadgroup``)."""
+    for item in items:
+        if item.get_closest_marker("serial") is not None:
+            item.add_marker(pytest.mark.xdist_group("serial"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """A ``serial`` test has the machine to itself; the others share it (tests/machine_lock.py)."""
+    with machine(exclusive=item.get_closest_marker("serial") is not None):
+        yield

@@ -16,15 +16,16 @@ def examples() -> list[str]:
     return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
-def test_the_section_has_a_policy_a_scenario_and_a_fault():
+def test_the_section_has_a_policy_a_scenario_a_fault_and_a_metric():
     blocks = examples()
-    assert len(blocks) == 3
+    assert len(blocks) == 4
     assert "register(PolicySpec(" in blocks[0]
     assert "catalog.register(Scenario(" in blocks[1]
     assert "RequestFault(" in blocks[2]
+    assert "declare(" in blocks[3] and "quantile=" in blocks[3] and "derive=" in blocks[3]
 
 
-@pytest.mark.parametrize("k", range(3), ids=["policy", "scenario", "fault"])
+@pytest.mark.parametrize("k", range(4), ids=["policy", "scenario", "fault", "metric"])
 def test_example_runs(k):
     code = examples()[k]
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,

@@ -11,14 +11,30 @@ from tqdm import tqdm
 from mbsim.cli import emit_json
 from mbsim.cli.arguments import add_allow_dirty, add_max_requests, count, out_dir, seed
 from mbsim.errors import ConfigError
+from mbsim.metrics.registry import (
+    BREAKER_OPENS,
+    CPU_US_PER_DECISION,
+    DECISION_ACCURACY,
+    FALLBACK_RATIO,
+    FALSE_OPEN_SHARE,
+    FRESH_SHARE,
+    GOODPUT_RATIO,
+    OVERLOAD_GOODPUT_RATIO,
+    P99_JITTER_MS,
+    P99_MS,
+    P9999_MS,
+    RECOVERY_S,
+    SLO_VIOLATION_RATIO,
+    SUCCESS_RATIO,
+)
 from mbsim.tables import fmt
 
 HEAD = ["policy", "P99 ms", "P99.99 ms", "P99 jitter ms", "SLO windows missed", "success", "fallback", "fresh",
         "goodput ratio", "false open", "decision acc.", "CPU us/decision"]
-COLS = ["p99_ms", "p9999_ms", "p99_jitter_ms", "slo_violation_ratio", "success_ratio", "fallback_ratio", "fresh_share",
-        "goodput_ratio", "false_open_share", "decision_accuracy", "cpu_us_per_decision"]
+COLS = [P99_MS, P9999_MS, P99_JITTER_MS, SLO_VIOLATION_RATIO, SUCCESS_RATIO, FALLBACK_RATIO, FRESH_SHARE,
+        GOODPUT_RATIO, FALSE_OPEN_SHARE, DECISION_ACCURACY, CPU_US_PER_DECISION]
 OVERLOAD_HEAD = ["overload goodput ratio", "recovery s", "breaker opens"]
-OVERLOAD_COLS = ["overload_goodput_ratio", "recovery_s", "breaker_opens"]
+OVERLOAD_COLS = [OVERLOAD_GOODPUT_RATIO, RECOVERY_S, BREAKER_OPENS]
 
 
 def _cell(row: dict, col: str) -> str:
@@ -40,7 +56,7 @@ def markdown(study, command_line: str) -> str:
              f"{CPU_REPS} timed runs (it grows when the machine is busy). Command: `{command_line}`", "",
              ]
     rows = study.table_rows()
-    overloaded = any(not math.isnan(row.get("overload_goodput_ratio", math.nan)) for row in rows)
+    overloaded = any(not math.isnan(row.get(OVERLOAD_GOODPUT_RATIO, math.nan)) for row in rows)
     head, cols = (HEAD + OVERLOAD_HEAD, COLS + OVERLOAD_COLS) if overloaded else (HEAD, COLS)
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:

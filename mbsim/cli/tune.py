@@ -19,6 +19,7 @@ from mbsim.cli.arguments import (
     split_sets,
 )
 from mbsim.errors import ConfigError
+from mbsim.metrics.registry import LATENCY_MEAN_MS, P99_MS, P999_MS, P9999_MS
 from mbsim.tables import fmt
 
 HELP = "search the mountain-bike settings (or a peer's) for a scenario and an SLO (Bayesian optimisation)"
@@ -59,7 +60,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_max_requests(p)
 
 
-_METRICS = {"p99": "p99_ms", "p999": "p999_ms", "p9999": "p9999_ms", "mean": "latency_mean_ms"}
+_METRICS = {"p99": P99_MS, "p999": P999_MS, "p9999": P9999_MS, "mean": LATENCY_MEAN_MS}
 
 
 def run(args: argparse.Namespace) -> int:

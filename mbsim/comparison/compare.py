@@ -39,6 +39,28 @@ from mbsim.engine.run import run_model
 from mbsim.engine.simulate import seeds, simulate
 from mbsim.errors import ConfigError
 from mbsim.metrics import intervals as stats
+from mbsim.metrics import registry
+from mbsim.metrics.registry import (
+    BACKEND_GOODPUT_RPS,
+    BREAKER_OPENS,
+    CPU_US_PER_DECISION,
+    DECISION_ACCURACY,
+    FALLBACK_RATIO,
+    FALSE_OPEN_SHARE,
+    FRESH_SHARE,
+    GOODPUT_RATIO,
+    GOODPUT_RPS,
+    OVERLOAD_GOODPUT_RATIO,
+    P50_MS,
+    P99_JITTER_MS,
+    P99_MS,
+    P9999_MS,
+    RECOVERY_S,
+    REJECTED_RATIO,
+    SLO_VIOLATION_RATIO,
+    SUCCESS_RATIO,
+    TIMEOUT_RATIO,
+)
 from mbsim.params import to_dict
 from mbsim.world.catalog import get as get_scenario
 from mbsim.world.scenario import Scenario
@@ -46,15 +68,16 @@ from mbsim.world.scenario import Scenario
 DEFAULT_POLICIES = ("mbb", "mbb-literal", "mbb-concurrency", "hystrix", "hystrix-tuned", "resilience4j",
                     "resilience4j-tuned", "gobreaker", "gobreaker-tuned", "sre", "sre-tuned", "gradient2",
                     "gradient2-tuned", "vegas", "vegas-tuned", "envoy", "envoy-tuned", "breaker", "none")
-METRICS = ("p99_ms", "p99_jitter_ms", "success_ratio", "fallback_ratio", "decision_accuracy", "p50_ms", "p9999_ms",
-           "rejected_ratio", "timeout_ratio", "goodput_rps", "backend_goodput_rps", "slo_violation_ratio",
-           "goodput_ratio", "overload_goodput_ratio", "fresh_share", "false_open_share", "recovery_s", "breaker_opens")
-LOWER_IS_BETTER = {"p99_ms": True, "p99_jitter_ms": True, "success_ratio": False, "fallback_ratio": True,
-                   "decision_accuracy": False, "p9999_ms": True, "goodput_ratio": False, "fresh_share": False,
-                   "false_open_share": True, "slo_violation_ratio": True}
+METRICS = (P99_MS, P99_JITTER_MS, SUCCESS_RATIO, FALLBACK_RATIO, DECISION_ACCURACY, P50_MS, P9999_MS,
+           REJECTED_RATIO, TIMEOUT_RATIO, GOODPUT_RPS, BACKEND_GOODPUT_RPS, SLO_VIOLATION_RATIO,
+           GOODPUT_RATIO, OVERLOAD_GOODPUT_RATIO, FRESH_SHARE, FALSE_OPEN_SHARE, RECOVERY_S, BREAKER_OPENS)
+# the metrics a verdict is given on
+JUDGED = (P99_MS, P99_JITTER_MS, SUCCESS_RATIO, FALLBACK_RATIO,
+          DECISION_ACCURACY, P9999_MS, GOODPUT_RATIO, FRESH_SHARE, FALSE_OPEN_SHARE, SLO_VIOLATION_RATIO)
+LOWER_IS_BETTER = {m: registry.metric(m).lower_is_better for m in JUDGED}
 QUICK_DURATION_S = 6.0
 MATERIAL = 0.02  # a difference below 2 % of the peer's mean is a tie
-PERCENTILES = {"p50_ms": 0.5, "p99_ms": 0.99, "p9999_ms": 0.9999}
+PERCENTILES = registry.percentiles((P50_MS, P99_MS, P9999_MS))
 BUCKET = 1e-3  # relative width of a histogram bucket (LogHistogram's 2 x 5e-4)
 CPU_REPS = 3
 
@@ -77,7 +100,7 @@ class PolicySummary:
         return metric not in PERCENTILES or self.beyond(metric) >= stats.MIN_BEYOND
 
     def row(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"policy": self.policy, "cpu_us_per_decision": self.cpu_us_per_decision}
+        out: dict[str, Any] = {"policy": self.policy, CPU_US_PER_DECISION: self.cpu_us_per_decision}
         if self.cpu is not None:
             out["cpu_us_per_decision_ci"] = [self.cpu.low, self.cpu.high]
             out["cpu_runs"] = self.cpu.n
@@ -95,7 +118,7 @@ def _one(args: tuple[Scenario, Entry, int]) -> dict[str, Any]:
     r = simulate(sc, policy=entry.policy, params=entry.params, seed=seed)
     pct = r.percentiles()
     opens = sum(1 for t, s in r.transitions if s == 1 and t >= sc.warmup_s)  # transitions to OPEN, measured
-    return {"seed": seed, "metrics": {**r.metrics, "breaker_opens": opens}, "seconds": r.seconds,
+    return {"seed": seed, "metrics": {**r.metrics, BREAKER_OPENS: opens}, "seconds": r.seconds,
             "transitions": r.transitions, "beyond": {m: pct[m].beyond for m in PERCENTILES},
             "cdf": [a.tolist() for a in r.histogram.cdf()] if r.histogram is not None else None}
 

@@ -9,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from mbsim.metrics.registry import DECISION_ACCURACY, FALSE_OPEN_SHARE, FRESH_SHARE, GOODPUT_RATIO
+
 if TYPE_CHECKING:  # pragma: no cover
     from mbsim.comparison.compare import Comparison
 
@@ -109,8 +111,8 @@ def health_bars(study: Comparison, path: Path) -> Path:
     """Per policy: goodput ratio, fresh share, decision accuracy and false-open share,
     means over replications with their 95 % intervals."""
     names = list(study.summaries)
-    metrics = [("goodput_ratio", "goodput ratio"), ("fresh_share", "fresh share"),
-               ("decision_accuracy", "decision accuracy"), ("false_open_share", "false-open share")]
+    metrics = [(GOODPUT_RATIO, "goodput ratio"), (FRESH_SHARE, "fresh share"),
+               (DECISION_ACCURACY, "decision accuracy"), (FALSE_OPEN_SHARE, "false-open share")]
     fig, axes = plt.subplots(1, len(metrics), figsize=(13, 0.32 * len(names) + 1.6), sharey=True)
     for ax, (key, label) in zip(axes, metrics):
         means = [study.summaries[n].intervals[key].mean for n in names]

@@ -39,8 +39,33 @@ from typing import Any
 
 import numpy as np
 
-from mbsim.metrics import overload
+from mbsim.metrics import overload, registry
 from mbsim.metrics.histogram import LogHistogram
+from mbsim.metrics.registry import (
+    BACKEND_GOODPUT_RPS,
+    BLOCKED_SHARE,
+    COUNTS,
+    DECISION_ACCURACY,
+    FALSE_OPEN_SHARE,
+    FRESH_SHARE,
+    GOODPUT_RATIO,
+    GOODPUT_RPS,
+    LATENCY_MEAN_MS,
+    OVERLOAD_GOODPUT_RATIO,
+    P50_MS,
+    P99_JITTER_MS,
+    P99_MS,
+    REAL_SUCCESS_RATIO,
+    RECOVERED,
+    RECOVERY_S,
+    REQUESTS,
+    SLO_BUDGET,
+    SLO_MET,
+    SLO_PERCENTILE,
+    SLO_TARGET_MS,
+    SLO_VIOLATION_RATIO,
+    SUCCESS_RATIO,
+)
 from mbsim.outcome import FALLBACK, OUTCOMES, SUCCESS
 from mbsim.world.slo import Slo
 
@@ -75,7 +100,7 @@ class Recorder:
         self.transitions: list[tuple[float, int]] = []
         self._last_state = -1
 
-    COLUMNS = ("second", "requests", "failed", "fallback", "p50_ms", "p99_ms", "bad", "slo_violated", "arrivals",
+    COLUMNS = ("second", REQUESTS, "failed", "fallback", P50_MS, P99_MS, "bad", "slo_violated", "arrivals",
                "good")  # good: real answers within the SLO target
 
     def start_measuring(self) -> None:
@@ -180,29 +205,27 @@ class Recorder:
         violated = [row[7] for row in self.seconds]
         violation_ratio = float(np.mean(violated)) if violated else math.nan
         out: dict[str, Any] = {
-            "requests": total,
-            "success_ratio": (self.counts[SUCCESS] + self.counts[FALLBACK]) / total if total else math.nan,
+            REQUESTS: total,
+            SUCCESS_RATIO: (self.counts[SUCCESS] + self.counts[FALLBACK]) / total if total else math.nan,
             **{f"{name}_ratio": share(k) for k, name in enumerate(OUTCOMES) if name != "success"},
-            "real_success_ratio": share(SUCCESS),
-            "goodput_rps": (self.counts[SUCCESS] + self.counts[FALLBACK]) / measured_s,
-            "backend_goodput_rps": self.counts[SUCCESS] / measured_s,
-            "latency_mean_ms": self.hist.mean * 1e3,
-            "p50_ms": q(0.50) * 1e3,
-            "p90_ms": q(0.90) * 1e3,
-            "p99_ms": q(0.99) * 1e3,
-            "p999_ms": q(0.999) * 1e3,
-            "p9999_ms": q(0.9999) * 1e3,
-            "p99_jitter_ms": float(np.std(p99s, ddof=1)) if p99s.size > 1 else math.nan,
-            "decision_accuracy": self.state_matches / self.state_samples if self.state_samples else math.nan,
-            "blocked_share": self.blocked_samples / self.state_samples if self.state_samples else math.nan,
-            "slo_target_ms": self.slo.target_ms,
-            "slo_percentile": self.slo.percentile,
-            "slo_budget": self.slo.budget,
-            "slo_violation_ratio": violation_ratio,
-            "slo_met": bool(violation_ratio <= self.slo.budget) if violated else False,
+            REAL_SUCCESS_RATIO: share(SUCCESS),
+            GOODPUT_RPS: (self.counts[SUCCESS] + self.counts[FALLBACK]) / measured_s,
+            BACKEND_GOODPUT_RPS: self.counts[SUCCESS] / measured_s,
+            LATENCY_MEAN_MS: self.hist.mean * 1e3,
+            **{name: q(quantile) * 1e3 for name, quantile in registry.latency_percentiles().items()},
+            P99_JITTER_MS: float(np.std(p99s, ddof=1)) if p99s.size > 1 else math.nan,
+            DECISION_ACCURACY: self.state_matches / self.state_samples if self.state_samples else math.nan,
+            BLOCKED_SHARE: self.blocked_samples / self.state_samples if self.state_samples else math.nan,
+            SLO_TARGET_MS: self.slo.target_ms,
+            SLO_PERCENTILE: self.slo.percentile,
+            SLO_BUDGET: self.slo.budget,
+            SLO_VIOLATION_RATIO: violation_ratio,
+            SLO_MET: bool(violation_ratio <= self.slo.budget) if violated else False,
         }
         out.update(self.overload_metrics())
-        out["counts"] = dict(zip(OUTCOMES, self.counts))
+        out[COUNTS] = dict(zip(OUTCOMES, self.counts))
+        for m in registry.derived():
+            out[m.name] = m.derive(out)  # type: ignore[misc]
         return out
 
     def overload_metrics(self) -> dict[str, Any]:
@@ -215,11 +238,11 @@ class Recorder:
         real, snap = self.counts[SUCCESS], self.counts[FALLBACK]
         rec = overload.recovery_s(secs, [r[5] for r in rows], self.overload, self.warmup)
         return {
-            "goodput_ratio": overload.goodput_ratio(good, arrived, self.capacity_rps),
-            "overload_goodput_ratio": overload.goodput_ratio([good[i] for i in inside], [arrived[i] for i in inside],
+            GOODPUT_RATIO: overload.goodput_ratio(good, arrived, self.capacity_rps),
+            OVERLOAD_GOODPUT_RATIO: overload.goodput_ratio([good[i] for i in inside], [arrived[i] for i in inside],
                                                              self.capacity_rps) if inside else math.nan,
-            "fresh_share": real / (real + snap) if real + snap else math.nan,
-            "false_open_share": self.false_open_samples / self.up_samples if self.up_samples else math.nan,
-            "recovery_s": rec if math.isfinite(rec) else math.nan,
-            "recovered": None if math.isnan(rec) else bool(math.isfinite(rec)),
+            FRESH_SHARE: real / (real + snap) if real + snap else math.nan,
+            FALSE_OPEN_SHARE: self.false_open_samples / self.up_samples if self.up_samples else math.nan,
+            RECOVERY_S: rec if math.isfinite(rec) else math.nan,
+            RECOVERED: None if math.isnan(rec) else bool(math.isfinite(rec)),
         }

@@ -9,11 +9,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mbsim.metrics import registry
 from mbsim.metrics.histogram import LogHistogram
 from mbsim.metrics.intervals import Percentile, histogram_percentile
 from mbsim.metrics.recorder import Recorder
+from mbsim.metrics.registry import P50_MS, P90_MS, P99_MS, P999_MS, P9999_MS
 
-PERCENTILES = {"p50_ms": 0.50, "p90_ms": 0.90, "p99_ms": 0.99, "p999_ms": 0.999, "p9999_ms": 0.9999}
+PERCENTILES = registry.percentiles((P50_MS, P90_MS, P99_MS, P999_MS, P9999_MS))
 
 
 def _clean(v: Any) -> Any:

@@ -25,16 +25,31 @@ from pathlib import Path
 from typing import Any
 
 from mbsim.errors import ConfigError
+from mbsim.metrics.registry import (
+    BREAKER_OPENS,
+    DECISION_ACCURACY,
+    FALLBACK_RATIO,
+    FALSE_OPEN_SHARE,
+    FRESH_SHARE,
+    OVERLOAD_GOODPUT_RATIO,
+    P50_MS,
+    P99_JITTER_MS,
+    P99_MS,
+    P9999_MS,
+    RECOVERY_S,
+    SLO_MET,
+    SUCCESS_RATIO,
+)
 from mbsim.params import loads_strict, read_text
 from mbsim.provenance import provenance
 
 TABLE_POLICIES = ("none", "breaker", "mbb")
-PEER_COLS = ["policy", "success_ratio", "fallback_ratio", "fresh_share", "p99_ms", "p9999_ms", "p99_jitter_ms",
-             "decision_accuracy"]
+PEER_COLS = ["policy", SUCCESS_RATIO, FALLBACK_RATIO, FRESH_SHARE, P99_MS, P9999_MS, P99_JITTER_MS,
+             DECISION_ACCURACY]
 PEER_HEAD = ["policy", "success", "snapshot share", "fresh share", "P99 ms", "P99.99 ms", "P99 jitter ms",
              "decision accuracy"]
-OVERLOAD_COLS = ["policy", "overload_goodput_ratio", "fresh_share", "false_open_share", "recovery_s",
-                 "breaker_opens", "success_ratio", "p99_ms"]
+OVERLOAD_COLS = ["policy", OVERLOAD_GOODPUT_RATIO, FRESH_SHARE, FALSE_OPEN_SHARE, RECOVERY_S,
+                 BREAKER_OPENS, SUCCESS_RATIO, P99_MS]
 OVERLOAD_HEAD = ["policy", "overload goodput ratio", "fresh share", "false-open share", "recovery s",
                  "breaker opens", "success", "P99 ms"]
 OVERLOAD_POLICIES = ("mbb", "mbb-literal", "none", "breaker", "hystrix-tuned", "resilience4j-tuned",
@@ -171,17 +186,17 @@ def stage_model(cfg: RunConfig, out: Path, say: Say) -> Stage:
         for pol in TABLE_POLICIES:
             say(f"model: {sc.name} / {pol}")
             rows.append(simulate(sc, policy=pol, seed=cfg.seed, duration_s=8.0 if cfg.quick else None).row())
-    st.tables.append({"rows": rows, "columns": ["scenario", "policy", "success_ratio", "fallback_ratio",
-                                                "fresh_share", "p50_ms", "p99_ms", "p9999_ms", "decision_accuracy",
-                                                "slo_met"],
+    st.tables.append({"rows": rows, "columns": ["scenario", "policy", SUCCESS_RATIO, FALLBACK_RATIO,
+                                                FRESH_SHARE, P50_MS, P99_MS, P9999_MS, DECISION_ACCURACY,
+                                                SLO_MET],
                       "headers": ["scenario", "policy", "success", "snapshot share", "fresh share", "P50 ms", "P99 ms",
                                   "P99.99 ms", "decision accuracy", "SLO met"],
                       "caption": f"every scenario, seed {cfg.seed}" + (" (8 s runs)" if cfg.quick else "")})
     mbb_rows = [r for r in rows if r["policy"] == "mbb"]
-    worst = min(mbb_rows, key=lambda r: r["success_ratio"])
+    worst = min(mbb_rows, key=lambda r: r[SUCCESS_RATIO])
     st.goals.append({"goal": "mbb answers at least 99.9 % of requests in every scenario (article: 99.97 % under "
                              "12 % loss)", "value": f"lowest {worst['success_ratio']:.5f} ({worst['scenario']})",
-                     "met": worst["success_ratio"] >= 0.999})
+                     "met": worst[SUCCESS_RATIO] >= 0.999})
     pols = cfg.policies or list(DEFAULT_POLICIES)
     say(f"model: mbb against {len(pols) - 1} policies on {cfg.focus} ({cfg.reps} replications)")
     study = compare(_focus(cfg), pols, reps=cfg.reps, seed=cfg.seed, quick=cfg.quick, cpu=False)
@@ -221,12 +236,12 @@ def stage_overload(cfg: RunConfig, out: Path, say: Say) -> Stage:
         if key in figs:
             st.figures.append((figs[key], f"{study.scenario.name}: {caption}"))
     mbb = next(r for r in rows if r["policy"] == "mbb")
-    g = mbb.get("overload_goodput_ratio", math.nan)
+    g = mbb.get(OVERLOAD_GOODPUT_RATIO, math.nan)
     st.goals.append({"goal": "mbb keeps the overload goodput ratio at 0.9 or more", "value": f"{g:.3f}",
                      "met": bool(g >= 0.9)})
     st.goals.append({"goal": "mbb's breaker never opens on a healthy, overloaded backend",
                      "value": f"false-open share {mbb.get('false_open_share', math.nan):.3f}",
-                     "met": bool(mbb.get("false_open_share", 1) == 0)})
+                     "met": bool(mbb.get(FALSE_OPEN_SHARE, 1) == 0)})
     st.notes += study.verdicts()
     st.data = study.to_dict()
     return st
@@ -264,11 +279,11 @@ def stage_tuning(cfg: RunConfig, out: Path, say: Say) -> Stage:
         ex.close()
     ev = s["evaluation"]
     t, d = ev["tuned"], ev["default"]
-    rows = [{"which": which, **{k: x[k]["mean"] for k in ("p99_ms", "p99_jitter_ms", "success_ratio",
-                                                           "fallback_ratio")},
+    rows = [{"which": which, **{k: x[k]["mean"] for k in (P99_MS, P99_JITTER_MS, SUCCESS_RATIO,
+                                                           FALLBACK_RATIO)},
              "feasible": ev[f"{key}_feasible_share"]} for which, key, x in (("tuned", "tuned", t),
                                                                           ("article's defaults", "default", d))]
-    st.tables.append({"rows": rows, "columns": ["which", "p99_ms", "p99_jitter_ms", "success_ratio", "fallback_ratio",
+    st.tables.append({"rows": rows, "columns": ["which", P99_MS, P99_JITTER_MS, SUCCESS_RATIO, FALLBACK_RATIO,
                                                 "feasible"],
                       "headers": ["settings", "P99 ms", "P99 jitter ms", "success", "snapshot share",
                                   "feasible share"],
@@ -277,7 +292,7 @@ def stage_tuning(cfg: RunConfig, out: Path, say: Say) -> Stage:
     st.tables.append({"rows": [{"dimension": k, "tuned": v, "article": space.defaults(dims)[k]}
                                for k, v in best.items()], "columns": ["dimension", "tuned", "article"],
                       "caption": "the tuned settings"})
-    diff = ev["tuned_minus_default"]["p99_ms"]
+    diff = ev["tuned_minus_default"][P99_MS]
     st.goals.append({"goal": "the tuned settings are feasible on fresh seeds (success, snapshot share, SLO)",
                      "value": f"feasible share {ev['tuned_feasible_share']:.2f}",
                      "met": ev["tuned_feasible_share"] >= 0.5})
@@ -285,9 +300,9 @@ def stage_tuning(cfg: RunConfig, out: Path, say: Say) -> Stage:
                     f"{diff['ci_high']:.3f}); the defaults answer {d['fallback_ratio']['mean']:.1%} from the "
                     f"snapshot, the tuned settings {t['fallback_ratio']['mean']:.1%}.")
     front_doc = json.loads(Path(f["front"]["path"]).read_text())
-    st.tables.append({"rows": [{"trial": x["trial"], "p99_ms": x["p99_ms"], "fallback_ratio": x["fallback_ratio"],
+    st.tables.append({"rows": [{"trial": x["trial"], P99_MS: x[P99_MS], FALLBACK_RATIO: x[FALLBACK_RATIO],
                                 "deadline_ms": x["params"]["fallback.deadline_ms"]} for x in front_doc["front"]],
-                      "columns": ["trial", "p99_ms", "fallback_ratio", "deadline_ms"],
+                      "columns": ["trial", P99_MS, FALLBACK_RATIO, "deadline_ms"],
                       "headers": ["trial", "P99 ms", "snapshot share", "deadline ms"],
                       "caption": "the Pareto front (export one: mbsim export STUDY --trial N)"})
     st.figures.append((Path(f["front"]["figure"]), "P99 against the snapshot share: P99 is bought with stale answers"))
@@ -374,8 +389,8 @@ def stage_verify(cfg: RunConfig, settings_path: str, out: Path, say: Say) -> Sta
                              "measured": r[name]["measured"]["value"], "predicted": r[name]["predicted"]["value"],
                              "error": r[name]["error"],
                              "valid": all(g["passed"] for g in r["gates"] if g["name"] != "independence")})
-            rows.append({"arm": arm, "metric": "success", "measured": r["success_ratio"]["measured"],
-                         "predicted": r["success_ratio"]["predicted"], "error": r["success_ratio"]["error_points"],
+            rows.append({"arm": arm, "metric": "success", "measured": r[SUCCESS_RATIO]["measured"],
+                         "predicted": r[SUCCESS_RATIO]["predicted"], "error": r[SUCCESS_RATIO]["error_points"],
                          "valid": True})
     st.tables.append({"rows": rows, "columns": ["arm", "metric", "measured", "predicted", "error", "valid"],
                       "caption": f"{cfg.verify_scenario}, 10 s runs; errors relative (success: points)"})

@@ -10,13 +10,26 @@ from collections.abc import Mapping
 from typing import Any
 
 from mbsim.engine.simulate import simulate
+from mbsim.metrics.registry import (
+    DECISION_ACCURACY,
+    FALLBACK_RATIO,
+    GOODPUT_RPS,
+    LATENCY_MEAN_MS,
+    P99_JITTER_MS,
+    P99_MS,
+    P999_MS,
+    P9999_MS,
+    REAL_SUCCESS_RATIO,
+    SLO_VIOLATION_RATIO,
+    SUCCESS_RATIO,
+)
 from mbsim.params import to_dict
 from mbsim.tuning.objective import Objective
 from mbsim.tuning.space import repaired, settings_from
 from mbsim.world.scenario import Scenario
 
-MEAN_KEYS = ("p99_ms", "p999_ms", "p9999_ms", "latency_mean_ms", "p99_jitter_ms", "success_ratio",
-             "fallback_ratio", "real_success_ratio", "slo_violation_ratio", "decision_accuracy", "goodput_rps")
+MEAN_KEYS = (P99_MS, P999_MS, P9999_MS, LATENCY_MEAN_MS, P99_JITTER_MS, SUCCESS_RATIO,
+             FALLBACK_RATIO, REAL_SUCCESS_RATIO, SLO_VIOLATION_RATIO, DECISION_ACCURACY, GOODPUT_RPS)
 QUICK_S = 6.0
 
 
@@ -55,7 +68,7 @@ def observation(rec: Mapping[str, Any], objective: Objective, slo_budget: float)
     mean = rec["mean"]
     slacks = rec.get("slacks") or objective.slacks(mean, slo_budget)
     metric = rec.get("metric", mean.get(objective.metric, math.nan))
-    return Observation(value=rec["value"], metric=metric, slacks=dict(slacks), p99_ms=mean.get("p99_ms", math.nan),
+    return Observation(value=rec["value"], metric=metric, slacks=dict(slacks), p99_ms=mean.get(P99_MS, math.nan),
                        means=dict(mean))
 
 

@@ -25,22 +25,34 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mbsim.errors import ConfigError
+from mbsim.metrics.registry import (
+    FALLBACK_RATIO,
+    LATENCY_MEAN_MS,
+    P99_MS,
+    P999_MS,
+    P9999_MS,
+    SLO_VIOLATION_RATIO,
+    SUCCESS_RATIO,
+)
 from mbsim.params import Params, require
 
 PENALTY_MS = 100.0
 WALL_MS = 10_000.0
+OBJECTIVE_METRICS = (P99_MS, P9999_MS, P999_MS, LATENCY_MEAN_MS)  # what a study may minimise
 TERRAINS = {"spike": "tail-spike", "sustained": "sustained", "noisy": "noisy"}
 
 
 @dataclass(frozen=True)
 class Objective(Params):
-    metric: Literal["p99_ms", "p9999_ms", "p999_ms", "latency_mean_ms"] = "p99_ms"
+    metric: str = P99_MS  # one of OBJECTIVE_METRICS
     min_success: float = 0.999
     max_fallback: float = 0.05
     slo_budget: float | None = None  # None: the scenario's own SLO budget
     handling: Literal["penalty", "constraint"] = "penalty"
 
     def validate(self) -> None:
+        require(self.metric in OBJECTIVE_METRICS,
+                f"objective.metric: {self.metric!r} is not one of {', '.join(map(repr, OBJECTIVE_METRICS))}")
         require(0 < self.min_success < 1, "objective.min_success must be in (0, 1)")
         require(0 < self.max_fallback <= 1, "objective.max_fallback must be in (0, 1]")
         require(self.slo_budget is None or 0 <= self.slo_budget <= 1, "objective.slo_budget must be in [0, 1]")
@@ -50,9 +62,9 @@ class Objective(Params):
         own size (success: the shortfall over 1 - min_success; snapshot share: the excess
         over max_fallback; SLO: the share of violating windows over the budget)."""
         budget = self.slo_budget if self.slo_budget is not None else slo_budget
-        return {"success": (m["success_ratio"] - self.min_success) / (1 - self.min_success),
-                "fallback": (self.max_fallback - m["fallback_ratio"]) / self.max_fallback,
-                "slo": budget - (m["slo_violation_ratio"] or 0.0)}
+        return {"success": (m[SUCCESS_RATIO] - self.min_success) / (1 - self.min_success),
+                "fallback": (self.max_fallback - m[FALLBACK_RATIO]) / self.max_fallback,
+                "slo": budget - (m[SLO_VIOLATION_RATIO] or 0.0)}
 
     def value(self, m: dict[str, Any], slo_budget: float) -> tuple[float, bool]:
         """(value to minimise, feasible?) for mean metrics ``m``: the metric plus penalties
@@ -67,8 +79,8 @@ class Objective(Params):
 
 
 MODES = {
-    "conservative": Objective(metric="p9999_ms", min_success=0.9999, max_fallback=0.01),
-    "aggressive": Objective(metric="p99_ms", min_success=0.999, max_fallback=0.10),
+    "conservative": Objective(metric=P9999_MS, min_success=0.9999, max_fallback=0.01),
+    "aggressive": Objective(metric=P99_MS, min_success=0.999, max_fallback=0.10),
 }
 
 

@@ -17,11 +17,13 @@ import numpy as np
 
 from mbsim.dimension import Dimension
 from mbsim.errors import ConfigError
+from mbsim.metrics import registry
+from mbsim.metrics.registry import FALLBACK_RATIO, LATENCY_MEAN_MS, P99_JITTER_MS, P99_MS, P999_MS, P9999_MS
 from mbsim.tuning.samplers import Observation, Sampler, _cap, optuna_distributions
 
-METRICS = {"p99": "p99_ms", "p999": "p999_ms", "p9999": "p9999_ms", "mean": "latency_mean_ms",
-           "fallback": "fallback_ratio", "snapshot_share": "fallback_ratio", "jitter": "p99_jitter_ms"}
-LOGGED = {"p99_ms", "p999_ms", "p9999_ms", "latency_mean_ms", "p99_jitter_ms"}  # modelled in the logarithm
+METRICS = {"p99": P99_MS, "p999": P999_MS, "p9999": P9999_MS, "mean": LATENCY_MEAN_MS,
+           "fallback": FALLBACK_RATIO, "snapshot_share": FALLBACK_RATIO, "jitter": P99_JITTER_MS}
+LOGGED = {m for m in METRICS.values() if registry.metric(m).logged}  # modelled in the logarithm
 CONSTRAINTS = ("success", "slo")
 
 

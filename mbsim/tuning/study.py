@@ -25,6 +25,7 @@ from mbsim.engine.simulate import seeds as derive_seeds
 from mbsim.errors import ConfigError
 from mbsim.formats.settings_file import SettingsFile
 from mbsim.metrics import intervals as stats
+from mbsim.metrics.registry import FALLBACK_RATIO, P99_JITTER_MS, P99_MS, SLO_VIOLATION_RATIO, SUCCESS_RATIO
 from mbsim.params import from_dict, to_dict
 from mbsim.provenance import provenance
 from mbsim.tuning import samplers
@@ -179,7 +180,7 @@ def finish(cfg: StudyConfig, store: StudyStore, done: list[dict[str, Any]], exec
         return stats.t_interval([by[which][s]["mean"][key] for s in fresh], 0.95)
 
     diff = stats.t_interval([by[-1][s]["mean"][metric] - by[-2][s]["mean"][metric] for s in fresh], 0.95)
-    keys = (metric, "p99_ms", "p99_jitter_ms", "success_ratio", "fallback_ratio", "slo_violation_ratio")
+    keys = (metric, P99_MS, P99_JITTER_MS, SUCCESS_RATIO, FALLBACK_RATIO, SLO_VIOLATION_RATIO)
     evaluation = {
         "fresh_seeds": fresh,
         "tuned": {k: ci(-1, k).as_dict() for k in keys},

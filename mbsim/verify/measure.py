@@ -26,6 +26,17 @@ import numpy as np
 
 from mbsim.formats import wire as P
 from mbsim.metrics.intervals import Percentile, percentile
+from mbsim.metrics.registry import (
+    COUNTS,
+    DECISION_ACCURACY,
+    GOODPUT_RPS,
+    LATENCY_MEAN_MS,
+    P99_JITTER_MS,
+    REAL_SUCCESS_RATIO,
+    REQUESTS,
+    SUCCESS_RATIO,
+    TRANSITIONS_TO_OPEN,
+)
 from mbsim.outcome import ERROR, FALLBACK, MISS, OUTCOMES, SUCCESS, TIMEOUT
 from mbsim.verify.server import ATTEMPTS
 from mbsim.verify.testbed import RawRun
@@ -146,18 +157,18 @@ def metrics(raw: RawRun, deadline_ms: float | None, thin: int = 1, correlated: b
     states = breaker_states(raw)
     span = raw.scenario.duration_s - raw.scenario.warmup_s
     out: dict[str, Any] = {
-        "requests": total,
-        "success_ratio": share(counts["success"] + counts["fallback"]),
-        "real_success_ratio": share(counts["success"]),
+        REQUESTS: total,
+        SUCCESS_RATIO: share(counts["success"] + counts["fallback"]),
+        REAL_SUCCESS_RATIO: share(counts["success"]),
         **{f"{k}_ratio": share(v) for k, v in counts.items() if k != "success"},
-        "latency_mean_ms": float(np.mean(lat) * 1e3) if total else math.nan,
+        LATENCY_MEAN_MS: float(np.mean(lat) * 1e3) if total else math.nan,
         "percentiles": percentiles(lat, thin, correlated),
         "percentiles_uncorrected": percentiles(o.latency_uncorrected_s[w], thin, correlated),
-        "p99_jitter_ms": float(np.std(p99s, ddof=1)) if p99s.size > 1 else math.nan,
-        "decision_accuracy": decision_accuracy(raw),
-        "transitions_to_open": sum(1 for _, s in states if s == 1),
-        "goodput_rps": (counts["success"] + counts["fallback"]) / span,
-        "counts": counts,
+        P99_JITTER_MS: float(np.std(p99s, ddof=1)) if p99s.size > 1 else math.nan,
+        DECISION_ACCURACY: decision_accuracy(raw),
+        TRANSITIONS_TO_OPEN: sum(1 for _, s in states if s == 1),
+        GOODPUT_RPS: (counts["success"] + counts["fallback"]) / span,
+        COUNTS: counts,
         "unresolved": int(np.sum(o.kind == UNRESOLVED)),
         "thin": thin, "sectioned": correlated,
     }

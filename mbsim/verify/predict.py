@@ -9,6 +9,7 @@ from typing import Any
 from mbsim.engine.simulate import simulate
 from mbsim.mbb.settings import MbbSettings
 from mbsim.metrics.intervals import Percentile
+from mbsim.metrics.registry import P50_MS, P90_MS, P99_MS, P999_MS, P9999_MS
 from mbsim.metrics.result import Result
 from mbsim.verify import calibrate
 from mbsim.verify.arms import Arm
@@ -31,7 +32,7 @@ def predict(sc: Scenario, arm: Arm, settings: MbbSettings, seed: int, cal: dict[
     return simulate(sim_sc, policy=arm.policy, params=params_for(arm, settings), seed=seed)
 
 
-NAMES = {"p50": "p50_ms", "p90": "p90_ms", "p99": "p99_ms", "p99_9": "p999_ms", "p99_99": "p9999_ms"}
+NAMES = {"p50": P50_MS, "p90": P90_MS, "p99": P99_MS, "p99_9": P999_MS, "p99_99": P9999_MS}
 
 
 def percentiles(r: Result) -> dict[str, Percentile]:

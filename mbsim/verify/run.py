@@ -17,6 +17,18 @@ import numpy as np
 
 from mbsim.formats.settings_file import SettingsFile
 from mbsim.metrics.intervals import Percentile
+from mbsim.metrics.registry import (
+    DECISION_ACCURACY,
+    ERROR_RATIO,
+    FALLBACK_RATIO,
+    MISS_RATIO,
+    P99_JITTER_MS,
+    REAL_SUCCESS_RATIO,
+    REQUESTS,
+    SUCCESS_RATIO,
+    TIMEOUT_RATIO,
+    TRANSITIONS_TO_OPEN,
+)
 from mbsim.params import to_dict
 from mbsim.provenance import dirty_banner, provenance
 from mbsim.tables import fmt
@@ -50,8 +62,8 @@ def utilisation(sc: Scenario) -> float:
 def flat(m: dict[str, Any]) -> dict[str, Any]:
     """The headline values of measured or predicted metrics, as numbers (ms, ratios)."""
     out = {k: (v.value if isinstance(v, Percentile) else v) for k, v in m.get("percentiles", {}).items()}
-    for k in ("success_ratio", "fallback_ratio", "real_success_ratio", "timeout_ratio", "error_ratio",
-              "miss_ratio", "p99_jitter_ms", "decision_accuracy", "transitions_to_open", "requests"):
+    for k in (SUCCESS_RATIO, FALLBACK_RATIO, REAL_SUCCESS_RATIO, TIMEOUT_RATIO, ERROR_RATIO,
+              MISS_RATIO, P99_JITTER_MS, DECISION_ACCURACY, TRANSITIONS_TO_OPEN, REQUESTS):
         if k in m:
             out[k] = m[k]
     return out
@@ -59,7 +71,7 @@ def flat(m: dict[str, Any]) -> dict[str, Any]:
 
 def simulated_metrics(r) -> dict[str, Any]:
     pct = predict.percentiles(r)
-    return {**r.metrics, "percentiles": pct, "transitions_to_open": sum(1 for _, s in r.transitions if s == 1)}
+    return {**r.metrics, "percentiles": pct, TRANSITIONS_TO_OPEN: sum(1 for _, s in r.transitions if s == 1)}
 
 
 def verify_one(tb: Testbed, sc: Scenario, arm: Arm, settings: SettingsFile, seed: int, cal: dict[str, Any] | None,
@@ -128,8 +140,8 @@ def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: Setti
             tb.pinned = True
             pinned = results[scs[0].name]["horn"]
             extra["pinning"] = {"scenario": scs[0].name, "arm": "horn",
-                                "pinned": {k: pinned["measured"][k] for k in ("p99", "p99_jitter_ms")},
-                                "unpinned": {k: unpinned["measured"][k] for k in ("p99", "p99_jitter_ms")},
+                                "pinned": {k: pinned["measured"][k] for k in ("p99", P99_JITTER_MS)},
+                                "unpinned": {k: unpinned["measured"][k] for k in ("p99", P99_JITTER_MS)},
                                 "lateness_p99_us": {"pinned": pinned["generator_lateness_us"]["p99"],
                                                     "unpinned": unpinned["generator_lateness_us"]["p99"]}}
         if sweep:
@@ -201,10 +213,10 @@ def markdown(doc: dict[str, Any]) -> str:
                 lines.append(f"| {arm}{gate} | {name} | {fmt(r[name]['measured'], 5)} | "
                              f"{fmt(r[name]['predicted'], 5)} | "
                              f"{100 * r[name]['error_points']:+.2f} pt | |")
-            for name in ("p99_jitter_ms", "decision_accuracy"):
+            for name in (P99_JITTER_MS, DECISION_ACCURACY):
                 lines.append(f"| {arm}{gate} | {name} | {fmt(r[name]['measured'])} | {fmt(r[name]['predicted'])} | "
                              f"{_pct(r[name]['error'])} | |")
-            t = r["transitions_to_open"]
+            t = r[TRANSITIONS_TO_OPEN]
             lines.append(f"| {arm}{gate} | breaker openings | {t['measured']} | {t['predicted']} | | |")
             g = r["generator_lateness_us"]
             lines.append(f"| {arm}{gate} | generator lateness p50/p99/max us | {g['p50']:.1f} / {g['p99']:.1f} / "

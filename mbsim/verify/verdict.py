@@ -21,9 +21,10 @@ import math
 from typing import Any
 
 from mbsim.metrics.intervals import Percentile
+from mbsim.metrics.registry import DECISION_ACCURACY, FALLBACK_RATIO, P99_JITTER_MS, SUCCESS_RATIO, TRANSITIONS_TO_OPEN
 
 PCT = ("p50", "p90", "p99", "p99_9", "p99_99")
-RATIOS = ("success_ratio", "fallback_ratio")
+RATIOS = (SUCCESS_RATIO, FALLBACK_RATIO)
 ERROR_GOAL = 0.10
 ERROR_AIM = 0.05
 POINTS_GOAL = 0.01
@@ -43,11 +44,11 @@ def row(measured: dict[str, Any], predicted: dict[str, Any], pred_pct: dict[str,
     for name in RATIOS:
         mv, pv = measured[name], predicted[name]
         out[name] = {"measured": mv, "predicted": pv, "error_points": mv - pv}
-    for name in ("p99_jitter_ms", "decision_accuracy"):
+    for name in (P99_JITTER_MS, DECISION_ACCURACY):
         mv, pv = measured[name], predicted.get(name, math.nan)
         out[name] = {"measured": mv, "predicted": pv, "error": mv / pv - 1 if pv else math.nan}
-    out["transitions_to_open"] = {"measured": measured["transitions_to_open"],
-                                  "predicted": predicted.get("transitions_to_open")}
+    out[TRANSITIONS_TO_OPEN] = {"measured": measured[TRANSITIONS_TO_OPEN],
+                                  "predicted": predicted.get(TRANSITIONS_TO_OPEN)}
     out["uncorrected"] = {k: v.as_dict() for k, v in measured["percentiles_uncorrected"].items()}
     return out
 
@@ -72,7 +73,7 @@ def goals(results: dict[str, dict[str, Any]], deadline_ms: float, calibration: d
                     deadline_ms > ARTICLE_P9999_MS else ""})
         need = {"loss12": 0.9997, "db-down": 1.0}.get(sc)
         if need is not None:
-            got = horn["success_ratio"]["measured"]
+            got = horn[SUCCESS_RATIO]["measured"]
             out.append({"goal": f"{sc}: ox-horn success >= {need:.2%}", "met": got >= need, "valid": horn["passed"],
                         "value": got})
     for sc, arms in results.items():
