@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation score of one module against the tests written for it (mutmut 3; not in CI).
 #
-#   bash benchmarks/mutation.sh mbsim/policies/envoy.py tests/test_envoy.py tests/test_param_rules.py
+#   bash benchmarks/mutation.sh mbsim/policies/envoy.py tests/policies/test_envoy.py tests/policies/test_param_rules.py
 #
 # Runs in a copy of the tracked tree (data/ and notebooks/ left out) whose [tool.mutmut]
 # names the module and the test files, prints "killed / all (score)" and writes every

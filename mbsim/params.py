@@ -130,7 +130,8 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def read_text(path: Any) -> str:
     """A file's UTF-8 text; a file that cannot be read or decoded is a one-line ConfigError."""
     try:
-        return path.read_text(encoding="utf-8")
+        typed: str = path.read_text(encoding="utf-8")
+        return typed
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, not a file") from None
     except OSError as exc:

@@ -18,7 +18,7 @@ PACKAGES = ("mbsim", "numpy", "scipy", "simpy", "pandas", "matplotlib", "scikit-
             "dask", "distributed", "pyroute2", "hypothesis")
 
 
-def git_revision(cwd: str | os.PathLike | None = None) -> dict[str, Any]:
+def git_revision(cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """``{"commit": sha or None, "dirty": bool}`` of the checkout mbsim runs from. Dirty means
     uncommitted changes to tracked files outside ``data/``: results being regenerated there
     do not change the code that makes them."""
@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data"
 
 
-def guard_write(target: str | os.PathLike, allow_dirty: bool = False) -> None:
+def guard_write(target: str | os.PathLike[str], allow_dirty: bool = False) -> None:
     """Refuse to write results under the repository's ``data/`` from a tree with
     uncommitted changes to tracked files, unless ``allow_dirty``: a result there must say
     which code made it. Elsewhere anything goes (the provenance still says dirty)."""

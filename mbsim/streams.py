@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from itertools import chain
+from typing import Any
 
 import numpy as np
 
@@ -64,9 +65,9 @@ def endless(draw: Callable[[int], np.ndarray], block: int = BLOCK) -> Iterator[f
     return chain.from_iterable(blocks())
 
 
-def endless_rows(draws: list[Callable[[int], np.ndarray]], block: int = BLOCK) -> Iterator[tuple]:
+def endless_rows(draws: list[Callable[[int], np.ndarray]], block: int = BLOCK) -> Iterator[tuple[Any, ...]]:
     """Iterate over tuples whose k-th item comes from ``draws[k]``, one tuple per request."""
-    def blocks() -> Iterator[list[tuple]]:
+    def blocks() -> Iterator[list[tuple[Any, ...]]]:
         while True:
             yield list(zip(*(d(block).tolist() for d in draws)))
     return chain.from_iterable(blocks())

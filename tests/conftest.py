@@ -21,8 +21,11 @@ def exported(tmp_path_factory):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Every ``serial`` test goes to one xdist worker (``--dist loadgroup``)."""
+    """Every ``serial`` test (and every ``bpf`` one: they share the kernel's pins and the
+    testbed's namespaces) goes to one xdist worker (``--dist loadgroup``)."""
     for item in items:
+        if item.get_closest_marker("bpf") is not None and item.get_closest_marker("serial") is None:
+            item.add_marker(pytest.mark.serial)
         if item.get_closest_marker("serial") is not None:
             item.add_marker(pytest.mark.xdist_group("serial"))
 

@@ -39,7 +39,7 @@ STAGES = ("parse and decide", "snapshot lookup", "grow the packet", "write the a
 VALUE = b"bench value"
 
 
-def _single_runs(fd: int, frame: bytes, runs: int, drain=None) -> float:
+def _single_runs(fd: int, frame: bytes, runs: int, drain: Any=None) -> float:
     total = 0
     for k in range(runs):
         total += testrun.run(fd, frame).duration_ns
@@ -53,7 +53,7 @@ def _request_frame(key: int) -> bytes:
                        P.ip4(SERVER_ADDR), 40000, 7000, P.request(1, key))
 
 
-def _cut_horn(config_dir: Path, cut: int):
+def _cut_horn(config_dir: Path, cut: int) -> Any:
     """The horn built with its answer path cut short at stage ``cut``, OPEN, ready to run."""
     bcc = programs.require_bpf()
     b = bcc.BPF(text=programs._source("mbb_horn.c"),

@@ -32,7 +32,7 @@ def echo(rate: float, duration_s: float) -> Scenario:
                     client=Client(timeout_ms=100.0, max_retries=0))
 
 
-def bench_rig(duration_s: float = 2.0, rounds: int = 2000, progress=lambda m: None) -> dict[str, Any]:
+def bench_rig(duration_s: float = 2.0, rounds: int = 2000, progress: Any=lambda m: None) -> dict[str, Any]:
     rates = []
     with Testbed() as tb:
         for rate in RATES:
@@ -53,7 +53,7 @@ def bench_rig(duration_s: float = 2.0, rounds: int = 2000, progress=lambda m: No
             if not rates[-1]["sustained"] and len(rates) > 1 and not rates[-2]["sustained"]:
                 break  # two rates in a row it could not hold: stop climbing
         progress("kernel against user-space answers, one run")
-        q: mp.Queue = mp.get_context("fork").Queue()
+        q: mp.Queue[Any] = mp.get_context("fork").Queue()
         with tb.background(echo(1000.0, 1.0), ARMS["horn"], seed=1, sidecar=True):
             p = mp.get_context("fork").Process(target=calibrate._ping_pong, args=(tb.rig.client_ns, rounds, q, 1),
                                                daemon=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import tracemalloc
+from collections.abc import Generator
 from contextlib import nullcontext
 from typing import Any
 
@@ -37,14 +38,14 @@ def bare_mm1(rate: float = 10000.0, rho: float = 0.8, duration_s: float = 10.0, 
     server = simpy.Resource(env, capacity=1)
     waits: list[float] = []
 
-    def customer(env: simpy.Environment, service: float):
+    def customer(env: simpy.Environment, service: float) -> Generator[Any, Any, None]:
         arrived = env.now
         with server.request() as req:
             yield req
             waits.append(env.now - arrived)
             yield env.timeout(service)
 
-    def source(env: simpy.Environment):
+    def source(env: simpy.Environment) -> Generator[Any, Any, None]:
         while True:
             yield env.timeout(next(gaps))
             env.process(customer(env, next(services)))

@@ -68,9 +68,10 @@ def label(name: str, sampler: str | None) -> str:
     return name if sampler is None else f"{name}-{sampler}"
 
 
-def _drive(backend: samplers.Sampler, n: int, batch: int, sc, objective, seeds, executor, tick) -> list[dict]:
+def _drive(backend: samplers.Sampler, n: int, batch: int, sc: Any, objective: Any, seeds: Any, executor: Any,
+           tick: Any) -> list[dict[str, Any]]:
     """``n`` evaluations proposed by ``backend`` (all run, repeats too); their records in order."""
-    recs: list[dict] = []
+    recs: list[dict[str, Any]] = []
     while len(recs) < n:
         asked = backend.ask(min(batch, n - len(recs)))
         calls = [(p, sc, objective, seeds, len(recs) + k) for k, p in enumerate(asked)]
@@ -96,13 +97,13 @@ def _median(hits: list[int | None]) -> float | None:
     return None if math.isinf(m) or math.isnan(m) else m
 
 
-def _duplicates(backend: samplers.Sampler, recs: list[dict]) -> int:
+def _duplicates(backend: samplers.Sampler, recs: list[dict[str, Any]]) -> int:
     keys = [backend.key(r["asked"]) for r in recs]
     return len(keys) - len(set(keys))
 
 
-def bench_problem(problem: Problem, executor, budget: int = 40, factor: int = 10, runs: int = 10, seed: int = 1,
-                  tick: Callable[[], None] = lambda: None, methods=METHODS) -> dict[str, Any]:
+def bench_problem(problem: Problem, executor: Any, budget: int = 40, factor: int = 10, runs: int = 10, seed: int = 1,
+                  tick: Callable[[], None] = lambda: None, methods: Any=METHODS) -> dict[str, Any]:
     sc = scenario_for(get_scenario(problem.scenario), True)
     objective = Objective(max_fallback=problem.max_fallback)
     dims = space.build(problem.dims)
@@ -155,9 +156,9 @@ def bench_problem(problem: Problem, executor, budget: int = 40, factor: int = 10
     return out
 
 
-def bench_tune(executor, budget: int = 40, factor: int = 10, runs: int = 10, seed: int = 1,
+def bench_tune(executor: Any, budget: int = 40, factor: int = 10, runs: int = 10, seed: int = 1,
                problems: tuple[str, ...] = ("four", "full"), tick: Callable[[], None] = lambda: None,
-               figure: Path | None = None, methods=METHODS) -> dict[str, Any]:
+               figure: Path | None = None, methods: Any=METHODS) -> dict[str, Any]:
     out = {"problems": [bench_problem(PROBLEMS[p], executor, budget, factor, runs, seed, tick, methods)
                         for p in problems]}
     out["methods"] = out["problems"][0]["methods"]  # the first problem's blocks, at the top for quick reading

@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ def seed(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def count(low: int, high: int = 1_000_000):
+def count(low: int, high: int = 1_000_000) -> Callable[[str], int]:
     """argparse type of an integer in [low, high]."""
     def parse(text: str) -> int:
         try:
@@ -41,7 +42,7 @@ def count(low: int, high: int = 1_000_000):
     return parse
 
 
-def number(low: float, high: float, low_open: bool = False):
+def number(low: float, high: float, low_open: bool = False) -> Callable[[str], float]:
     """argparse type of a finite number in [low, high] (or (low, high])."""
     def parse(text: str) -> float:
         try:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from mbsim.cli import emit_json
 from mbsim.cli.arguments import add_allow_dirty, count, number, out_file
@@ -34,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_allow_dirty(p)
 
 
-def _save(path: str | None, target: str, out: dict) -> None:
+def _save(path: str | None, target: str, out: dict[str, Any]) -> None:
     if not path:
         return
     import json

@@ -5,6 +5,7 @@ import argparse
 import json
 import math
 import sys
+from typing import Any
 
 from tqdm import tqdm
 
@@ -37,7 +38,7 @@ OVERLOAD_HEAD = ["overload goodput ratio", "recovery s", "breaker opens"]
 OVERLOAD_COLS = [OVERLOAD_GOODPUT_RATIO, RECOVERY_S, BREAKER_OPENS]
 
 
-def _cell(row: dict, col: str) -> str:
+def _cell(row: dict[str, Any], col: str) -> str:
     lo, hi = row.get(f"{col}_ci", [None, None])
     star = "" if row.get(f"{col}_meaningful", True) else "*"
     if lo is None or hi is None:
@@ -45,7 +46,7 @@ def _cell(row: dict, col: str) -> str:
     return f"{fmt(row[col])}{star} ({fmt(lo)}..{fmt(hi)})"
 
 
-def markdown(study, command_line: str) -> str:
+def markdown(study: Any, command_line: str) -> str:
     from mbsim.comparison.compare import CPU_REPS
 
     lines = [f"Scenario `{study.scenario.name}`: {study.scenario.description}", "",

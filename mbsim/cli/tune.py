@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from tqdm import tqdm
 
@@ -120,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     if resume:
         bar.update(len(store.load_evaluations()))
 
-    def progress(rec, best):
+    def progress(rec: Any, best: Any) -> None:
         bar.update(1)
         bar.set_postfix_str(f"best {best:.4g}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from mbsim.cli.arguments import add_allow_dirty, count, seed
 from mbsim.verify.scope import VERIFIED, needs_testbed
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
 
     # every argument is checked before anything heavy is imported or started
     names = list(VERIFIED) if args.scenario == "all" else [s.strip() for s in args.scenario.split(",")]
-    scenarios: list = []  # names and Scenario objects
+    scenarios: list[Any] = []  # names and Scenario objects
     for n in (x for x in names if x):
         if n.endswith(".json"):
             scenarios.append(load_scenario(n))

@@ -7,6 +7,7 @@ empty strategy and subtracted, so the figure is the policy's code alone.
 from __future__ import annotations
 
 import time
+from collections.abc import Generator
 from typing import Any
 
 from mbsim.outcome import Outcome
@@ -28,7 +29,8 @@ class TimedStrategy:
         self.ns += _clock() - t
         self.calls += 1
         self.decisions += 1
-        return r
+        typed: bool = r
+        return typed
 
     def report(self, now: float, outcome: Outcome, latency: float) -> None:
         t = _clock()
@@ -37,7 +39,8 @@ class TimedStrategy:
         self.calls += 1
 
     def state(self, now: float) -> State:
-        return self.inner.state(now)  # sampling for metrics: not the policy's cost
+        typed: State = self.inner.state(now)  # sampling for metrics: not the policy's cost
+        return typed
 
 
 class TimedAdmission:
@@ -52,7 +55,7 @@ class TimedAdmission:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def attach(self, queue, in_service, offered) -> None:
+    def attach(self, queue: Any, in_service: Any, offered: Any) -> None:
         self.inner.attach(queue, in_service, offered)
 
     def admit(self, now: float, give_up: float) -> bool:
@@ -61,14 +64,16 @@ class TimedAdmission:
         self.ns += _clock() - t
         self.calls += 1
         self.decisions += 1
-        return r
+        typed: bool = r
+        return typed
 
     def shed_is_failure(self, now: float, done: int) -> bool:
         t = _clock()
         r = self.inner.shed_is_failure(now, done)
         self.ns += _clock() - t
         self.calls += 1
-        return r
+        typed: bool = r
+        return typed
 
     def observe(self, latency_s: float, service_s: float) -> None:
         t = _clock()
@@ -76,8 +81,9 @@ class TimedAdmission:
         self.ns += _clock() - t
         self.calls += 1
 
-    def process(self, env, sensor):
-        return self.inner.process(env, sensor)
+    def process(self, env: Any, sensor: Any) -> Generator[Any, Any, None]:
+        typed: Generator[Any, Any, None] = self.inner.process(env, sensor)
+        return typed
 
 
 class _Null:

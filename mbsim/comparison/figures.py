@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import matplotlib
 
@@ -57,7 +57,7 @@ def p99_over_time(study: Comparison, path: Path) -> Path:
     return path
 
 
-def _shade_truth(ax, study: Comparison) -> None:
+def _shade_truth(ax: Any, study: Comparison) -> None:
     f = study.scenario.faults
     for start, end in (*f.down, *f.partitions):
         ax.axvspan(start, min(end, study.scenario.duration_s), color="grey", alpha=0.2)

@@ -60,15 +60,15 @@ class Draws:
     """Everything random in one run, as endless iterators."""
 
     gaps: Iterator[float]  # arrival gaps (s)
-    first: Iterator[tuple]  # a new request's draws
-    retry: Iterator[tuple]  # a retried attempt's draws (same layout)
+    first: Iterator[tuple[Any, ...]]  # a new request's draws
+    retry: Iterator[tuple[Any, ...]]  # a retried attempt's draws (same layout)
     backoff: Iterator[float]  # uniforms for the client's back-off jitter
 
 
-def _columns(order: list[tuple[int, Callable[[int], np.ndarray]]], n: int, block: int) -> Iterator[tuple]:
+def _columns(order: list[tuple[int, Callable[[int], np.ndarray]]], n: int, block: int) -> Iterator[tuple[Any, ...]]:
     """Rows of ``n`` fields; ``order`` lists (field, draw) in the order the draws must be
     taken (several may share one generator); fields not listed are 0.0."""
-    def blocks() -> Iterator[list[tuple]]:
+    def blocks() -> Iterator[list[tuple[Any, ...]]]:
         zeros = [0.0] * block
         while True:
             cols: list[Any] = [zeros] * n

@@ -52,7 +52,7 @@ class Slot(Event):
         self.env.schedule(self, NORMAL, delay)
 
 
-def schedule_target(env: Environment) -> tuple[list, Iterator[int]]:
+def schedule_target(env: Environment) -> tuple[list[Any], Iterator[int]]:
     """The heap and event-id counter behind ``env.schedule``, for hot paths that inline it:
     ``heappush(heap, (env.now + delay, NORMAL, next(eid), event))`` is exactly what
     :meth:`simpy.Environment.schedule` does. Refuses an environment that is not laid out

@@ -45,7 +45,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Generator
 from heapq import heappush
+from typing import Any
 
 from simpy import Environment
 from simpy.events import NORMAL
@@ -72,7 +74,7 @@ class Model:
     """
 
     def __init__(self, env: Environment, sc: Scenario, protection: Protection, recorder: Recorder,
-                 draws: Draws, trace: list | None = None) -> None:
+                 draws: Draws, trace: list[Any] | None = None) -> None:
         self.env = env
         self.sc = sc
         self.rec = recorder
@@ -87,11 +89,11 @@ class Model:
         self.deadline_s = protection.deadline_ms / 1e3 if protection.deadline_ms else math.inf
         self.pool = protection.pool
         self.pool_busy = 0
-        self.pool_queue: deque = deque()
+        self.pool_queue: deque[Any] = deque()
         self.hit_ratio = sc.snapshot.hit_ratio
         svc = sc.service
         self.workers = svc.workers
-        self.queue: deque = deque()
+        self.queue: deque[Any] = deque()
         net = sc.network
         self.rtt = net.rtt_ms / 1e3
         self.p_lq = net.loss_request
@@ -159,7 +161,7 @@ class Model:
         if self.adm is not None:
             env.process(self.adm.process(env, self.sensor))
 
-    def _sense(self):
+    def _sense(self) -> Generator[Any, Any, None]:
         """Every 50 ms: the load sensor, and the load function's factors from it. The load
         (omega) is the rate of attempts the service took on: those its admission shed
         with a 429 cost it nothing."""
@@ -177,7 +179,7 @@ class Model:
             torque = self.omega_term + self.slope_term  # psi = 0
             self.inflation = 1.0 + self.gain * torque if torque > 0.0 else 1.0
 
-    def _sample(self, every: float = 0.01):
+    def _sample(self, every: float = 0.01) -> Generator[Any, Any, None]:
         """Every 10 ms: the strategy's state against the ground truth, and queue sizes."""
         env, rec, st, clock = self.env, self.rec, self.strategy, self.clock
         while True:
@@ -189,7 +191,7 @@ class Model:
             yield env.timeout(every)
 
     # -- rare branches of the request path -------------------------------------
-    def _disturbed(self, job: tuple, s: float, now: float, slot: Slot, err: bool) -> float:
+    def _disturbed(self, job: tuple[Any, ...], s: float, now: float, slot: Slot, err: bool) -> float:
         """Schedule a job's completion when something disturbs it: an error answer
         (``err``), a spike window (multiplies its service time ``s``), an outage (holds it
         until the backend is back, or replaces it with a fast error). Its answer time is
@@ -205,14 +207,14 @@ class Model:
         heappush(self._heap, (now + s, NORMAL, next(self._eid), slot))
         return math.inf
 
-    def _refused(self, req: list, now: float) -> None:
+    def _refused(self, req: list[Any], now: float) -> None:
         """The strategy refused the attempt: the snapshot answers, or it fails fast."""
         if self.fallback:
             self._fallback(req, now)
         else:
             self._settle(req, REJECTED, now)
 
-    def _take_thread(self, req: list, now: float, d: tuple) -> bool:
+    def _take_thread(self, req: list[Any], now: float, d: tuple[Any, ...]) -> bool:
         """The caller-side pool: a free thread (True), else wait in its queue or be rejected."""
         req[INFLIGHT] = True  # allowed: the deadline may end it while it waits
         if self.pool_busy < self.pool.threads:  # type: ignore[union-attr]
@@ -225,7 +227,7 @@ class Model:
             self._rejected(req, now, by_pool=True)
         return False
 
-    def _error_answer(self, req: list, now: float, t_ans: float) -> None:
+    def _error_answer(self, req: list[Any], now: float, t_ans: float) -> None:
         if self.fallback:
             self._fallback(req, t_ans)
         elif req[ATTEMPT] <= self.max_retries:
@@ -233,7 +235,7 @@ class Model:
         else:
             self._settle(req, ERROR, t_ans)
 
-    def _rejected(self, req: list, now: float, by_pool: bool = False) -> None:
+    def _rejected(self, req: list[Any], now: float, by_pool: bool = False) -> None:
         """429 + Retry-After, seen by the client one RTT later; or, ``by_pool``, the
         caller's own bulkhead refusing at once."""
         req[INFLIGHT] = False
@@ -258,20 +260,20 @@ class Model:
         else:
             self._settle(req, REJECTED, seen)
 
-    def _retry_later(self, req: list, delay: float) -> None:
+    def _retry_later(self, req: list[Any], delay: float) -> None:
         Call(self.env, delay, req, self._resend)
 
-    def _resend(self, ev) -> None:
+    def _resend(self, ev: Any) -> None:
         req = ev._value
         d = next(self.draws.retry)  # taken even for a settled request: one retry, one row
         if not req[SETTLED]:  # the first attempt's snapshot draws stay with the request
             self._send(req, self.env._now, d)
 
     # -- timers ---------------------------------------------------------------
-    def _attempt_dead(self, req: list, due: float) -> bool:
+    def _attempt_dead(self, req: list[Any], due: float) -> bool:
         return not req[INFLIGHT] or req[SENT] + self.timeout_s != due
 
-    def _attempt_expired(self, req: list, due: float) -> None:
+    def _attempt_expired(self, req: list[Any], due: float) -> None:
         if not req[INFLIGHT] or req[SENT] + self.timeout_s != due:
             return  # answered, or this timer belongs to an earlier attempt
         now = self.env._now
@@ -285,7 +287,7 @@ class Model:
         else:
             self._settle(req, TIMEOUT, now)
 
-    def _deadline_expired(self, req: list) -> None:
+    def _deadline_expired(self, req: list[Any]) -> None:
         now = self.env._now
         if req[INFLIGHT]:
             req[INFLIGHT] = False
@@ -297,7 +299,7 @@ class Model:
             self._settle(req, TIMEOUT, now)
 
     # -- endings --------------------------------------------------------------
-    def _fallback(self, req: list, t: float) -> None:
+    def _fallback(self, req: list[Any], t: float) -> None:
         """The client re-asks with FALLBACK at ``t``; the snapshot answers or misses."""
         d = req[DRAWS]
         if d[HIT] < self.hit_ratio:
@@ -305,7 +307,7 @@ class Model:
         else:
             self._settle(req, MISS, t)
 
-    def _settle(self, req: list, kind: int, t_answer: float) -> None:
+    def _settle(self, req: list[Any], kind: int, t_answer: float) -> None:
         req[SETTLED] = True
         now = self.env._now
         self.record(now, kind, t_answer - req[T0])

@@ -25,11 +25,13 @@ carries ``(job, service_s, error)``.
 """
 from __future__ import annotations
 
+from typing import Any
+
 T0, DRAWS, ATTEMPT, INFLIGHT, SETTLED, SENT, POOLED, GIVE_UP = range(8)
 JOB_REQUEST, JOB_ATTEMPT, JOB_DRAWS, JOB_QUEUED = range(4)
 
 
-def new_request(t0: float, draws: tuple) -> list:
+def new_request(t0: float, draws: tuple[Any, ...]) -> list[Any]:
     """A request that arrived at ``t0`` (s) with ``draws``, before its first attempt."""
     return [t0, draws, 0, False, False, t0, False, t0]
 

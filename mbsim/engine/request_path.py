@@ -46,7 +46,7 @@ Faults = tuple[tuple[int, float, float], ...]  # (draws field, probability, fact
 class RequestPath(NamedTuple):
     arrive: Callable[[Slot], None]
     send: Callable[..., bool]
-    begin: Callable[[tuple, float, Slot], float]
+    begin: Callable[[tuple[Any, ...], float, Slot], float]
     complete: Callable[[Slot], None]
 
 
@@ -66,12 +66,12 @@ def scenario_faults(m: Model, where: str) -> Faults:
                  if f.where == where and f.probability > 0)
 
 
-def hit(d: tuple, faults: Faults) -> bool:
+def hit(d: tuple[Any, ...], faults: Faults) -> bool:
     """Does the attempt with draws ``d`` meet one of ``faults``?"""
     return any(d[field] < p for field, p, _ in faults)
 
 
-def slowdown(d: tuple, faults: Faults) -> float:
+def slowdown(d: tuple[Any, ...], faults: Faults) -> float:
     """The service-time factor of the ``faults`` that the attempt with draws ``d`` meets."""
     f = 1.0
     for field, p, factor in faults:
@@ -80,13 +80,13 @@ def slowdown(d: tuple, faults: Faults) -> float:
     return f
 
 
-def make_begin(m: Model) -> Callable[[tuple, float, Slot], float]:
+def make_begin(m: Model) -> Callable[[tuple[Any, ...], float, Slot], float]:
     heap, eid = schedule_target(m.env)
     clock, queue, rtt, lf = m.clock, m.queue, m.rtt, m.sc.service.load
     spike_fraction, spike_factor, gain = m.spike_fraction, m.spike_factor, lf.gain
     slower, failing = scenario_faults(m, "service"), scenario_faults(m, "error")
 
-    def begin(job: tuple, now: float, slot: Slot) -> float:
+    def begin(job: tuple[Any, ...], now: float, slot: Slot) -> float:
         """The worker whose completion event is ``slot`` takes ``job``. Returns when its
         answer reaches the client (s) if nothing disturbs it, else inf (an outage, a
         spike window or an error answer: not known yet)."""
@@ -107,13 +107,14 @@ def make_begin(m: Model) -> Callable[[tuple, float, Slot], float]:
         if clock.calm and not (failing and hit(d, failing)):
             slot._value = (job, s, False)
             heappush(heap, (now + s, NORMAL, next(eid), slot))
-            return (now + s) + rtt
+            typed: float = (now + s) + rtt
+            return typed
         return m._disturbed(job, s, now, slot, bool(failing) and hit(d, failing))
 
     return begin
 
 
-def make_send(m: Model, begin: Callable[[tuple, float, Slot], float]) -> Callable[..., bool]:
+def make_send(m: Model, begin: Callable[[tuple[Any, ...], float, Slot], float]) -> Callable[..., bool]:
     clock, queue, idle, counts = m.clock, m.queue, m.idle_slots, m.counts
     st: Any = m.strategy
     adm = m.adm
@@ -127,7 +128,7 @@ def make_send(m: Model, begin: Callable[[tuple, float, Slot], float]) -> Callabl
     certain = pool is None and not exposed  # nothing but the service decides when it ends
     lost_on_request = scenario_faults(m, "request")
 
-    def send(req: list, now: float, d: tuple, asked: bool = False) -> bool:
+    def send(req: list[Any], now: float, d: tuple[Any, ...], asked: bool = False) -> bool:
         """One attempt with draws ``d`` (``asked``: the strategy already allowed it). True
         when its answer is sure to reach the client in time: no timer need watch it."""
         if allow is not None and not asked and (ask or not st.passes) and not allow(now):
@@ -181,7 +182,7 @@ def make_arrive(m: Model, send: Callable[..., bool]) -> Callable[[Slot], None]:
     return arrive
 
 
-def make_complete(m: Model, begin: Callable[[tuple, float, Slot], float]) -> Callable[[Slot], None]:
+def make_complete(m: Model, begin: Callable[[tuple[Any, ...], float, Slot], float]) -> Callable[[Slot], None]:
     env, clock, queue, idle, counts = m.env, m.clock, m.queue, m.idle_slots, m.counts
     adm, report, trace = m.adm, m.report, m.trace
     observe = adm.observe if adm is not None else None
@@ -193,7 +194,7 @@ def make_complete(m: Model, begin: Callable[[tuple, float, Slot], float]) -> Cal
 
     late = m.sc.service.mean_ms / 1e3 + rtt  # a job started now answers this much later, on average
 
-    def drop_abandoned(queue: deque, now: float) -> None:
+    def drop_abandoned(queue: deque[Any], now: float) -> None:
         """Pop the jobs at the head of the queue whose client will not take their answer:
         the attempt was answered otherwise or timed out, or its answer, started now, would
         on average reach the client after it stops waiting (``GIVE_UP``: the deadline the

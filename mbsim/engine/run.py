@@ -4,6 +4,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from simpy import Environment
 
@@ -33,7 +34,7 @@ def cyclic_gc_paused() -> Iterator[None]:
 
 def run_model(sc: Scenario, protection: Protection, seed: int = 1,
               gaps: Iterable[float] | None = None, services: Iterable[float] | None = None,
-              trace: list | None = None) -> tuple[Model, Recorder]:
+              trace: list[Any] | None = None) -> tuple[Model, Recorder]:
     """Build and run the model; ``gaps``/``services`` replace the random arrivals and
     service times (arrays for exact-path tests: no loss, no spikes, every key cached)."""
     env = Environment()

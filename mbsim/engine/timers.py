@@ -72,15 +72,15 @@ class Deadlines:
     ``deadlines.q.append(req)`` then ``if not deadlines.armed: deadlines.arm()``; when a
     deadline passes, ``expire(req)`` is called unless the request has settled."""
 
-    def __init__(self, env: Environment, delay: float, expire: Callable[[list], None]) -> None:
+    def __init__(self, env: Environment, delay: float, expire: Callable[[list[Any]], None]) -> None:
         self.env = env
         self.delay = delay
         self.expire = expire
-        self.q: deque[list] = deque()
+        self.q: deque[list[Any]] = deque()
         self.armed = False
         self.events = 0  # SimPy events scheduled, for the benchmark
 
-    def set(self, req: list) -> None:
+    def set(self, req: list[Any]) -> None:
         """Start the deadline of ``req`` (the readable form of the two lines above)."""
         self.q.append(req)
         if not self.armed:

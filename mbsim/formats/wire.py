@@ -84,7 +84,8 @@ def checksum(data: bytes) -> int:
     s = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while s >> 16:
         s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
+    typed: int = ~s & 0xFFFF
+    return typed
 
 
 def mac(text: str) -> bytes:

@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from mbsim.deploy.export import kernel_constants, load_config, read_header
 from mbsim.errors import ConfigError, MbsimError
@@ -37,7 +37,8 @@ def _resolve_mac(ns: str | None, dev: str, upstream: programs.Upstream, wait_s: 
     def lookup() -> str | None:
         e = tc.neighbour(ns, dev, upstream.addr)
         if e and e["lladdr"] and not set(e["state"]) & {"FAILED", "INCOMPLETE"}:
-            return e["lladdr"]
+            typed: str | None = e["lladdr"]
+            return typed
         return None
 
     mac = lookup()
@@ -64,7 +65,7 @@ class Applied:
 
     def __init__(self, config_dir: str | Path, ns: str | None, dev: str, upstream: str, snapshot: str | Path,
                  allow_host_interface: bool = False, upstream_mac: str | None = None,
-                 log: Callable[[dict], None] | None = None, log_decisions: bool = False,
+                 log: Callable[[dict[str, Any]], None] | None = None, log_decisions: bool = False,
                  capacity_rps: float | None = None) -> None:
         # root and bcc first, then validate everything before anything is attached
         programs.require_bpf()
@@ -136,22 +137,22 @@ class Applied:
                 return f"{a.name} is no longer attached at {a.where} {a.direction} (removed by someone else)"
         return None
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         removed = tc.undo(self.made)
         self.log({"type": "detached", "removed": len(removed)})
 
 
-def run_apply(args, out: TextIO) -> int:
+def run_apply(args: Any, out: TextIO) -> int:
     """The CLI's apply: stream JSON lines until Ctrl-C, SIGTERM or ``--duration``. A signal
     during the setup stops it as soon as the step at hand (a compile) returns."""
     stop = {"flag": False}
 
-    def on_signal(signum, _frame):
+    def on_signal(signum: Any, _frame: Any) -> None:
         stop["flag"] = True
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
 
-    def log(rec: dict) -> None:
+    def log(rec: dict[str, Any]) -> None:
         out.write(json.dumps(rec, default=str) + "\n")
         out.flush()
 

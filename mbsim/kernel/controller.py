@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,7 @@ from mbsim.world.sensor import LoadSensor
 
 
 class Controller:
-    def __init__(self, horn: H.Horn, settings: MbbSettings, log: Callable[[dict], None],
+    def __init__(self, horn: H.Horn, settings: MbbSettings, log: Callable[[dict[str, Any]], None],
                  log_decisions: bool = True, capacity_rps: float | None = None) -> None:
         self.horn = horn
         self.s = settings
@@ -61,7 +62,7 @@ class Controller:
         horn.set_config(self.state, self.capacity, int(self.window_ms * 1000))
 
     # -- events -------------------------------------------------------------------
-    def _on_event(self, _ctx, data, _size) -> None:
+    def _on_event(self, _ctx: Any, data: Any, _size: Any) -> None:
         ev = H.event(data)
         decision = H.DECISIONS.get(ev.decision, str(ev.decision))
         now = time.monotonic()
@@ -149,7 +150,7 @@ class Controller:
     def _name(state: int) -> str:
         return {H.CLOSED: "closed", H.OPEN: "open", H.HALF_OPEN: "half_open"}[state]
 
-    def _log_tune(self, last: H.SlotTotals) -> dict:
+    def _log_tune(self, last: H.SlotTotals) -> dict[str, Any]:
         """Log a periodic re-tune, with the watermarks since the last one."""
         rps, std_ms, _ = self.retuner.stats(self.s.buffer.adjust_s)
         marks = self.horn.take_watermarks()

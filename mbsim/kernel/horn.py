@@ -7,6 +7,7 @@ import struct
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mbsim.deploy.export import read_header
 from mbsim.errors import MbsimError
@@ -35,7 +36,7 @@ class Event(ctypes.Structure):
 assert ctypes.sizeof(Event) == 32
 
 
-def event(data) -> Event:
+def event(data: Any) -> Event:
     return ctypes.cast(data, ctypes.POINTER(Event)).contents
 
 
@@ -54,7 +55,7 @@ class SlotTotals:
     sumsq_us: int = 0
     errors: int = 0
 
-    def add(self, s) -> None:
+    def add(self, s: Any) -> None:
         self.requests += s.requests
         self.count += s.count
         self.sum_us += s.sum_us
@@ -103,7 +104,8 @@ class Horn:
         self.counters[ctypes.c_int(idx)] = ctypes.c_ulonglong(value & (2 ** 64 - 1))
 
     def counter(self, idx: int) -> int:
-        return self.counters[ctypes.c_int(idx)].value
+        typed: int = self.counters[ctypes.c_int(idx)].value
+        return typed
 
     def decisions(self) -> dict[str, int]:
         """How many of each decision the kernel made so far (summed over CPUs)."""
@@ -119,7 +121,7 @@ class Horn:
         """Entries in the in-flight map."""
         return sum(1 for _ in self.inflight)
 
-    def flow(self, client: str, port: int, req_id: int):
+    def flow(self, client: str, port: int, req_id: int) -> Any:
         """The in-flight map key of request ``req_id`` from ``client:port``."""
         k = self.inflight.Key()
         k.addr = programs.Upstream(client, port).addr_be32

@@ -55,7 +55,7 @@ def socket_in(name: str | None, family: int = socket.AF_INET, kind: int = socket
         return socket.socket(family, kind)
 
 
-def ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def ip(*args: str, netns: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     """Run iproute2's ``ip`` (in ``netns`` if given)."""
     cmd = ["ip"] + (["-n", netns] if netns else []) + list(args)
     r = subprocess.run(cmd, capture_output=True, text=True)

@@ -52,7 +52,8 @@ class Upstream:
     @property
     def addr_be32(self) -> int:
         """The address as the u32 the kernel reads from the packet (network order in memory)."""
-        return struct.unpack("=I", socket.inet_aton(self.addr))[0]
+        typed: int = struct.unpack("=I", socket.inet_aton(self.addr))[0]
+        return typed
 
     def __str__(self) -> str:
         return f"{self.addr}:{self.port}"
@@ -68,7 +69,7 @@ def _source(name: str) -> str:
     return text.replace(f'#include "{COMPAT}"', (BPF_DIR / COMPAT).read_text(), 1)
 
 
-def _compile(source: str, cflags: list[str]):
+def _compile(source: str, cflags: list[str]) -> Any:
     bcc = require_bpf()
     try:
         return bcc.BPF(text=_source(source), cflags=[f"-I{BPF_DIR}", *cflags])
@@ -76,7 +77,7 @@ def _compile(source: str, cflags: list[str]):
         raise MbsimError(f"BCC could not compile {source}: {str(exc).splitlines()[0]}") from None
 
 
-def compile_horn(settings_dir: str | Path):
+def compile_horn(settings_dir: str | Path) -> Any:
     """The horn's BPF object, built by BCC (egress and ingress functions share its maps)."""
     settings_dir = Path(settings_dir).resolve()
     if not (settings_dir / "mbb_settings.h").is_file():
@@ -84,14 +85,14 @@ def compile_horn(settings_dir: str | Path):
     return _compile("mbb_horn.c", [f"-I{settings_dir}", "-DMBB_BCC"])
 
 
-def compile_dropper():
+def compile_dropper() -> Any:
     return _compile("chaos_drop.c", [])
 
 
-def compile_empty():
+def compile_empty() -> Any:
     return _compile("empty.c", [])
 
 
-def sched_cls(b, name: str):
+def sched_cls(b: Any, name: str) -> Any:
     import bcc
     return b.load_func(name, bcc.BPF.SCHED_CLS)

@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from mbsim.formats import wire as P
 from mbsim.kernel import netns
@@ -23,7 +24,8 @@ CLIENT_ADDR, SERVER_ADDR = "10.77.0.1", "10.77.0.2"
 
 def _mac(ns: str, dev: str) -> str:
     out = netns.ip("-j", "link", "show", dev, netns=ns).stdout
-    return json.loads(out)[0]["address"]
+    typed: str = json.loads(out)[0]["address"]
+    return typed
 
 
 @dataclass
@@ -64,7 +66,7 @@ class Rig:
     def __enter__(self) -> Rig:
         return self.up()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self.down()
 
     def neigh(self) -> str | None:

@@ -105,7 +105,8 @@ def ifindex(ns: str | None, dev: str) -> int:
     if not found:
         where = f"namespace {ns!r}" if ns else "the root namespace"
         raise MbsimError(f"no interface {dev!r} in {where}")
-    return found[0]
+    typed: int = found[0]
+    return typed
 
 
 def _tc_json(ns: str | None, *args: str) -> list[dict[str, Any]]:
@@ -176,7 +177,7 @@ def check_free(ns: str | None, dev: str, prio: int = PRIO) -> None:
                          f"(mbsim detach, or tc filter del dev {dev} {direction} prio {prio})")
 
 
-def attach(fn, ns: str | None, dev: str, direction: str, prio: int = PRIO) -> Attachment:
+def attach(fn: Any, ns: str | None, dev: str, direction: str, prio: int = PRIO) -> Attachment:
     """Attach loaded SCHED_CLS function ``fn`` (direct-action) at ``dev``'s ``direction``,
     adding the clsact qdisc if it is missing (and recording that mbsim added it)."""
     name = fn.name.decode() if isinstance(fn.name, bytes) else fn.name

@@ -9,6 +9,7 @@ import ctypes
 import ctypes.util
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from mbsim.errors import MbsimError
 
@@ -36,7 +37,7 @@ class _Opts(ctypes.Structure):
 _lib = None
 
 
-def _libbpf():
+def _libbpf() -> Any:
     global _lib
     if _lib is None:
         name = ctypes.util.find_library("bpf") or "libbpf.so.1"

@@ -52,9 +52,9 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from mbsim.mbb import formulas
 from mbsim.mbb.retune import Interval, Retuner
@@ -121,7 +121,7 @@ class MountainBikeBuffer:
         self._progress_at = 0.0
         self.window_mode = settings.mode != "concurrency"  # window and deadline keep no latencies
         self.ring = Ring(settings.capacity_max)
-        self.queue: deque = self.ring._items
+        self.queue: deque[Any] = self.ring._items
         self.mean_service_s = mean_service_s  # EWMA of observed service times
         self.sq_service_s = mean_service_s * mean_service_s  # EWMA of their squares (deadline mode)
         self._keep = not self.window_mode
@@ -161,7 +161,7 @@ class MountainBikeBuffer:
         self.latencies: list[float] | None = [] if self._keep else None
 
     # -- hot path -------------------------------------------------------------
-    def attach(self, queue: deque, in_service: Callable[[], int], offered: Callable[[], int]) -> None:
+    def attach(self, queue: deque[Any], in_service: Callable[[], int], offered: Callable[[], int]) -> None:
         """Use the model's waiting queue as the ring's storage, and read from the model how
         many requests are in service and how many were offered so far (every admit() call
         is one offer)."""
@@ -235,7 +235,7 @@ class MountainBikeBuffer:
         self.sq_service_s = q + 0.01 * (service_s * service_s - q)
 
     # -- periodic -------------------------------------------------------------
-    def process(self, env, sensor):
+    def process(self, env: Any, sensor: Any) -> Generator[Any, Any, None]:
         """SimPy process: hand the re-tuning one interval every sample (50 ms)."""
         sample_s = self.retuner.sample_s
         while True:

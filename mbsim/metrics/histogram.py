@@ -38,7 +38,8 @@ class LogHistogram:
 
     def edges(self) -> np.ndarray:
         """Bucket lower edges (s)."""
-        return self.lo * np.exp(np.arange(self.size + 1) * self.log_r)
+        typed: np.ndarray = self.lo * np.exp(np.arange(self.size + 1) * self.log_r)
+        return typed
 
     def quantile(self, q: float) -> float:
         """Latency (s) at quantile ``q`` in [0, 1] (bucket midpoint); NaN when empty."""

@@ -91,7 +91,7 @@ class Recorder:
         self._fail_fast = 0
         self._fallback = 0
         self._fallback_fast = 0
-        self.seconds: list[tuple] = []  # per-second rows, see COLUMNS
+        self.seconds: list[tuple[Any, ...]] = []  # per-second rows, see COLUMNS
         self.state_samples = 0
         self.up_samples = 0  # state samples while the backend was up
         self.false_open_samples = 0  # ... in which the breaker blocked
@@ -194,7 +194,7 @@ class Recorder:
         self._close_second(complete=False)
 
     # -- derived ----------------------------------------------------------------
-    def summary(self, measured_s: float) -> dict:
+    def summary(self, measured_s: float) -> dict[str, Any]:
         total = sum(self.counts)
 
         def share(k: int) -> float:

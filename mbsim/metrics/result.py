@@ -48,7 +48,7 @@ class Result:
     buffer: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
     wall_s: float = math.nan
-    seconds: list[tuple] = field(default_factory=list, repr=False)
+    seconds: list[tuple[Any, ...]] = field(default_factory=list, repr=False)
     transitions: list[tuple[float, int]] = field(default_factory=list, repr=False)
     histogram: LogHistogram | None = field(default=None, repr=False)
 
@@ -96,7 +96,8 @@ class Result:
         }
         if timeseries:
             out["timeseries"] = self.timeseries.to_dict(orient="list")
-        return _clean(out)
+        typed: dict[str, Any] = _clean(out)
+        return typed
 
     def to_json(self, indent: int | None = 2, timeseries: bool = False) -> str:
         return json.dumps(self.to_dict(timeseries), indent=indent)

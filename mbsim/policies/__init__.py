@@ -33,7 +33,7 @@ class PolicySpec:
     # what ``mbsim tune --policy NAME`` searches: dimensions (declared beside the policy,
     # with documented ranges), the parameters it starts from (default: ``params()``), and
     # (min, max) pairs that must stay ordered (a minimum above its maximum is lowered to it)
-    tuning: tuple = ()
+    tuning: tuple[Any, ...] = ()
     tuning_base: type | None = None
     tuning_pairs: tuple[tuple[str, str], ...] = ()
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class EnvoyParams(Params):
 
 
 class GradientController:
-    def __init__(self, p: EnvoyParams, rng) -> None:
+    def __init__(self, p: EnvoyParams, rng: Any) -> None:
         self.p = p
         self.rng = rng
         self.limit = p.min_concurrency

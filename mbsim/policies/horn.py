@@ -9,12 +9,14 @@ flight; the cap is a caller-side pool with no queue whose refusals go to the sna
 """
 from __future__ import annotations
 
+from typing import Any
+
 from mbsim.mbb.settings import MbbSettings
 from mbsim.policies import PolicySpec, register
 from mbsim.policies.protection import Pool, Protection
 
 
-def build(p: MbbSettings, sc, rng=None) -> Protection:
+def build(p: MbbSettings, sc: Any, rng: Any=None) -> Protection:
     fb = p.fallback
     return Protection(strategy=p.breaker.build(), deadline_ms=fb.deadline_ms if fb.enabled else None,
                       fallback=fb.enabled, pool=Pool(p.buffer.capacity_max, 0))

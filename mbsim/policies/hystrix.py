@@ -24,6 +24,7 @@ The command's fallback is the snapshot (``getFallback`` serving cached values).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from mbsim.dimension import Dimension
 from mbsim.outcome import Outcome
@@ -114,7 +115,7 @@ class HystrixBreaker:
         return self._state
 
 
-def build(p: HystrixParams, sc, rng=None) -> Protection:
+def build(p: HystrixParams, sc: Any, rng: Any=None) -> Protection:
     return Protection(strategy=HystrixBreaker(p), deadline_ms=p.execution_timeout_ms, fallback=p.fallback,
                       pool=Pool(p.core_size, p.queue))
 

@@ -8,6 +8,7 @@ did before the overload study: it is kept so that the study shows both."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from mbsim.dimension import Dimension
 from mbsim.mbb.breaker import BreakerSettings
@@ -18,7 +19,7 @@ from mbsim.policies.protection import Protection
 from mbsim.world.scenario import Scenario
 
 
-def build(p: MbbSettings, sc: Scenario, rng=None) -> Protection:
+def build(p: MbbSettings, sc: Scenario, rng: Any=None) -> Protection:
     buffer = MountainBikeBuffer(p.buffer, sc.service.workers, sc.service.mean_ms / 1e3, sc.network.rtt_ms / 1e3)
     fb = p.fallback
     return Protection(strategy=p.breaker.build(), admission=buffer,

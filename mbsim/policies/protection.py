@@ -14,9 +14,9 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from mbsim.strategy import Strategy
 
@@ -31,7 +31,7 @@ class Admission(Protocol):
 
     retry_after_s: float  # Retry-After of a 429 (s)
 
-    def attach(self, queue: deque, in_service: Callable[[], int], offered: Callable[[], int]) -> None:
+    def attach(self, queue: deque[Any], in_service: Callable[[], int], offered: Callable[[], int]) -> None:
         """Take the service's waiting queue (to bound it), and functions that count the
         requests in service and those offered so far (one per ``admit`` call)."""
 
@@ -47,7 +47,7 @@ class Admission(Protocol):
         so far)? Such 429s count as failures for the breaker; others as load shedding."""
         return False
 
-    def process(self, env, sensor):  # pragma: no cover - protocol
+    def process(self, env: Any, sensor: Any) -> Generator[Any, Any, None]:  # pragma: no cover - protocol
         """SimPy generator for periodic re-tuning."""
 
 

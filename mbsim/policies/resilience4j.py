@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from mbsim.dimension import Dimension
 from mbsim.outcome import Outcome
@@ -161,7 +161,7 @@ class Resilience4jBreaker:
         return self._state
 
 
-def build(p: Resilience4jParams, sc, rng=None) -> Protection:
+def build(p: Resilience4jParams, sc: Any, rng: Any=None) -> Protection:
     return Protection(strategy=Resilience4jBreaker(p), deadline_ms=p.timeout_duration_ms, fallback=p.fallback,
                       pool=Pool(p.max_concurrent_calls, 0))
 

@@ -16,6 +16,7 @@ come from the run's ``policy`` random stream. There is no breaker state: see
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from mbsim.dimension import Dimension
 from mbsim.outcome import Outcome
@@ -40,7 +41,7 @@ class SreParams(Params):
 
 
 class AdaptiveThrottle:
-    def __init__(self, p: SreParams, rng) -> None:
+    def __init__(self, p: SreParams, rng: Any) -> None:
         self.p = p
         self.window = RollingWindow(p.window_s, p.buckets, 2)
         self.refusals = RefusalState()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from mbsim.dimension import Dimension
 from mbsim.params import Params, require
@@ -41,7 +42,7 @@ class VegasParams(Params):
 
 
 class Vegas:
-    def __init__(self, p: VegasParams, rng) -> None:
+    def __init__(self, p: VegasParams, rng: Any) -> None:
         self.p = p
         self.limit = float(p.initial_limit)
         self.rtt_noload = 0.0

@@ -104,7 +104,7 @@ def load_config(path: str | Path) -> RunConfig:
     return cfg
 
 
-def _scenario(name: str):
+def _scenario(name: str) -> Any:
     from mbsim.world.catalog import load
 
     return load(name)
@@ -163,7 +163,7 @@ class Stage:
 Say = Callable[[str], None]
 
 
-def _focus(cfg: RunConfig):
+def _focus(cfg: RunConfig) -> Any:
     from mbsim.params import override
 
     sc = _scenario(cfg.focus)
@@ -407,7 +407,7 @@ def stage_verify(cfg: RunConfig, settings_path: str, out: Path, say: Say) -> Sta
     return st
 
 
-def fresh_study(root: Path, name: str, say: Say = lambda m: None):
+def fresh_study(root: Path, name: str, say: Say = lambda m: None) -> Any:
     """The report's own study ``name`` under ``root``, started afresh: a report is rewritten
     whole, and an earlier run's study there would refuse to start again. A directory of that
     name that is not a study is left alone (one-line error)."""

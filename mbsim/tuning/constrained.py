@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.special import log_ndtr
@@ -42,7 +43,8 @@ LOG_FLOOR = math.log(1e-3)  # metrics below 1 us count as 1 us
 
 
 def signed_log(x: np.ndarray) -> np.ndarray:
-    return np.sign(x) * np.log1p(np.abs(x))
+    typed: np.ndarray = np.sign(x) * np.log1p(np.abs(x))
+    return typed
 
 
 def log_ei(mu: np.ndarray, sd: np.ndarray, best: float) -> np.ndarray:
@@ -55,10 +57,11 @@ def log_ei(mu: np.ndarray, sd: np.ndarray, best: float) -> np.ndarray:
     out[near] = np.log(np.maximum(h, 1e-300))
     zf = z[~near]  # h(z) ~ phi(z) / z^2 for z -> -inf
     out[~near] = -0.5 * zf * zf - 0.5 * math.log(2 * math.pi) - 2 * np.log(-zf)
-    return out + np.log(sd)
+    typed: np.ndarray = out + np.log(sd)
+    return typed
 
 
-def _gp(dim: int, seed: int):
+def _gp(dim: int, seed: int) -> Any:
     from skopt.learning import GaussianProcessRegressor
     from skopt.learning.gaussian_process.kernels import ConstantKernel, Matern
 
@@ -123,6 +126,7 @@ class ConstrainedGP(Sampler):
 
     def _fresh(self, U: np.ndarray) -> np.ndarray:
         """The first candidate of ``U`` not yet taken (else a random point not taken)."""
+        u: np.ndarray
         for u in self._snap(U):
             if not self._taken(u):
                 return u
@@ -133,7 +137,7 @@ class ConstrainedGP(Sampler):
         return u  # a small discrete space is exhausted: a repeat cannot be avoided
 
     # -- the acquisition ---------------------------------------------------------------
-    def _models(self, X: np.ndarray):
+    def _models(self, X: np.ndarray) -> Any:
         seed = int(self.rng.integers(2**31 - 1))
         metric = np.array([max(math.log(o.metric), LOG_FLOOR) if math.isfinite(o.metric) and o.metric > 0
                            else math.log(1e6) for o in self.obs])
@@ -154,7 +158,7 @@ class ConstrainedGP(Sampler):
                 gp_p99 = _gp(X.shape[1], seed).fit(X, p99)
         return gp_y, gps, gp_p99
 
-    def log_pf(self, C: np.ndarray, gps, gp_p99) -> np.ndarray:
+    def log_pf(self, C: np.ndarray, gps: Any, gp_p99: Any) -> np.ndarray:
         """log P(every constraint is met) at the candidates ``C``."""
         total = np.zeros(len(C))
         for model in gps.values():
@@ -212,4 +216,5 @@ class ConstrainedGP(Sampler):
     def predict_feasible(self, points: Sequence[dict[str, float]]) -> np.ndarray:
         """P(feasible) of ``points`` under the current models (for tests and plots)."""
         _, gps, gp_p99 = self._models(np.array(self.X))
-        return np.exp(self.log_pf(np.array([self._unit(p) for p in points]), gps, gp_p99))
+        typed: np.ndarray = np.exp(self.log_pf(np.array([self._unit(p) for p in points]), gps, gp_p99))
+        return typed

@@ -7,7 +7,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mbsim.engine.simulate import simulate
 from mbsim.metrics.registry import (
@@ -27,6 +27,9 @@ from mbsim.params import to_dict
 from mbsim.tuning.objective import Objective
 from mbsim.tuning.space import repaired, settings_from
 from mbsim.world.scenario import Scenario
+
+if TYPE_CHECKING:  # samplers imports this module
+    from mbsim.tuning.samplers import Observation
 
 MEAN_KEYS = (P99_MS, P999_MS, P9999_MS, LATENCY_MEAN_MS, P99_JITTER_MS, SUCCESS_RATIO,
              FALLBACK_RATIO, REAL_SUCCESS_RATIO, SLO_VIOLATION_RATIO, DECISION_ACCURACY, GOODPUT_RPS)
@@ -60,7 +63,7 @@ def evaluate(params: Mapping[str, float], sc: Scenario, objective: Objective, se
             "policy": policy, "settings": to_dict(settings)}
 
 
-def observation(rec: Mapping[str, Any], objective: Objective, slo_budget: float):
+def observation(rec: Mapping[str, Any], objective: Objective, slo_budget: float) -> Observation:
     """What a stored evaluation tells a sampler (records written before the constrained
     samplers have no ``slacks``: they are recomputed from the means)."""
     from mbsim.tuning.samplers import Observation

@@ -22,7 +22,7 @@ class LocalExecutor:
         self.workers = max(1, workers or os.cpu_count() or 1)
         self.pool = processes.pool(self.workers) if self.workers > 1 else None
 
-    def run(self, fn: Callable[..., Any], calls: Sequence[tuple]) -> Iterator[Any]:
+    def run(self, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]) -> Iterator[Any]:
         if self.pool is None:
             for args in calls:
                 yield fn(*args)
@@ -45,16 +45,16 @@ class DaskExecutor:
         except ImportError:
             raise MbsimError("Dask distributed is not installed (pip install 'dask[distributed]')") from None
         try:
-            self.client = Client(address, timeout="10s")
+            self.client = Client(address, timeout="10s")  # type: ignore[no-untyped-call]  # dask is untyped
         except (OSError, TimeoutError) as exc:
             raise MbsimError(f"cannot reach the Dask scheduler at {address}: {exc}") from None
         self.workers = max(1, sum(w.get("nthreads", 1) for w in self.client.scheduler_info()["workers"].values()))
 
-    def run(self, fn: Callable[..., Any], calls: Sequence[tuple]) -> Iterator[Any]:
+    def run(self, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]) -> Iterator[Any]:
         from distributed import as_completed as dask_completed
         futures = [self.client.submit(fn, *args, pure=False) for args in calls]
-        for f in dask_completed(futures):
+        for f in dask_completed(futures):  # type: ignore[no-untyped-call]  # dask is untyped
             yield f.result()
 
     def close(self) -> None:
-        self.client.close()
+        self.client.close()  # type: ignore[no-untyped-call]  # dask is untyped

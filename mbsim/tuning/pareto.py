@@ -74,7 +74,7 @@ class ParetoSampler(Sampler):
         self.optuna = optuna
         self.study = optuna.create_study(directions=["minimize", "minimize"], sampler=s)
         self.dists = optuna_distributions(dims)
-        self.pending: dict[tuple, Any] = {}
+        self.pending: dict[tuple[Any, ...], Any] = {}
 
     def _ask(self, n: int) -> list[dict[str, float]]:
         out = []
@@ -114,7 +114,7 @@ def front(points: list[tuple[float, float]]) -> list[int]:
     return out
 
 
-def write_front(cfg, store, done: list[dict[str, Any]]) -> dict[str, Any]:
+def write_front(cfg: Any, store: Any, done: list[dict[str, Any]]) -> dict[str, Any]:
     """front.json and front.png of a finished study; returns the front's summary."""
     keys = [METRICS[n] for n in cfg.pareto]
     ok = [r for r in done if all(r["slacks"].get(k, 0) >= 0 for k in CONSTRAINTS)
@@ -130,7 +130,7 @@ def write_front(cfg, store, done: list[dict[str, Any]]) -> dict[str, Any]:
     return {"path": str(path), "points": len(on), "figure": str(store.dir / "front.png")}
 
 
-def _plot(done, ok, on, keys, path: Path, policy: str) -> None:
+def _plot(done: Any, ok: Any, on: Any, keys: Any, path: Path, policy: str) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -169,7 +169,7 @@ class OptunaSampler(Sampler):
         self.optuna = optuna
         self.study = optuna.create_study(direction="minimize", sampler=s)
         self.dists = optuna_distributions(dims)
-        self.pending: dict[tuple, Any] = {}
+        self.pending: dict[tuple[Any, ...], Any] = {}
 
     def _ask(self, n: int) -> list[dict[str, float]]:
         out = []
@@ -226,7 +226,7 @@ class SobolSampler(Sampler):
         pass
 
 
-def _unseen(s: Sampler, keys: set, rng: np.random.Generator) -> dict[str, float] | None:
+def _unseen(s: Sampler, keys: set[Any], rng: np.random.Generator) -> dict[str, float] | None:
     """A random point neither seen by ``s`` nor in ``keys`` (None after 1000 tries)."""
     for _ in range(1000):
         p = {d.name: d.from_unit(float(rng.random())) for d in s.dims}
@@ -255,7 +255,7 @@ class RandomSampler(Sampler):
     def _tell(self, params: dict[str, float], obs: Observation) -> None:
         pass
 
-    def replay(self, done) -> None:
+    def replay(self, done: Any) -> None:
         for p, _ in done:
             self._seen.add(self.key(p))
 

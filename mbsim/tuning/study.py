@@ -110,7 +110,7 @@ def make_sampler(cfg: StudyConfig, seed: int) -> samplers.Sampler:
     return samplers.make(cfg.backend, cfg.dims, seed, cfg.sampler, slo_target_ms=target)
 
 
-def run(cfg: StudyConfig, store: StudyStore, executor, resume: bool = False,
+def run(cfg: StudyConfig, store: StudyStore, executor: Any, resume: bool = False,
         on_result: Callable[[dict[str, Any], float], None] | None = None) -> dict[str, Any]:
     """Run (or resume) the study to its budget; returns the summary written to settings.json."""
     if resume:
@@ -161,7 +161,7 @@ def run(cfg: StudyConfig, store: StudyStore, executor, resume: bool = False,
     return summary
 
 
-def finish(cfg: StudyConfig, store: StudyStore, done: list[dict[str, Any]], executor) -> dict[str, Any]:
+def finish(cfg: StudyConfig, store: StudyStore, done: list[dict[str, Any]], executor: Any) -> dict[str, Any]:
     """Confirm the best against the defaults on fresh seeds; write settings.json."""
     feasible = [r for r in done if r["feasible"]] or done
     best = min(feasible, key=lambda r: r["value"])
@@ -204,7 +204,7 @@ def finish(cfg: StudyConfig, store: StudyStore, done: list[dict[str, Any]], exec
 
 
 def write_result(cfg: StudyConfig, store: StudyStore, params: dict[str, float], evaluation: dict[str, Any] | None,
-                 path=None):
+                 path: Any=None) -> Any:
     """``settings.json`` (mbb: schema mbsim.settings/1, what ``mbsim export`` reads) or, for
     a peer, ``params.json`` (schema mbsim.policy/1: the policy's parameters)."""
     prov = provenance(study=cfg.name, seeds=cfg.seeds, budget=cfg.budget, backend=cfg.backend, sampler=cfg.sampler,
@@ -225,7 +225,7 @@ def write_result(cfg: StudyConfig, store: StudyStore, params: dict[str, float], 
     return path
 
 
-def trial_settings(store: StudyStore, trial: int):
+def trial_settings(store: StudyStore, trial: int) -> Any:
     """Write the settings of evaluation ``trial`` of a finished or running study (for
     ``mbsim export STUDY --trial N``) and return the file's path."""
     cfg = StudyConfig.from_dict(store.load_config())

@@ -34,11 +34,12 @@ import numpy as np
 from mbsim.errors import ConfigError
 from mbsim.formats import wire as P
 from mbsim.formats.settings_file import SettingsFile
+from mbsim.kernel.rig import SERVER_ADDR
 from mbsim.provenance import provenance
 from mbsim.verify import proc
 from mbsim.verify.arms import ARMS
 from mbsim.verify.client import SO_TIMESTAMPNS, client_socket
-from mbsim.verify.testbed import PORT, SERVER_ADDR, SIDECAR_PORT, Testbed
+from mbsim.verify.testbed import PORT, SIDECAR_PORT, Testbed
 from mbsim.world.client import Client
 from mbsim.world.load_function import LoadFunction
 from mbsim.world.scenario import Scenario
@@ -63,12 +64,13 @@ def _rx_ns(sock: socket.socket, off: int, want_id: int, timeout_s: float) -> int
         for level, kind, value in anc:
             if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS:
                 sec, nsec = struct.unpack("qq", value[:16])
-                return sec * 1_000_000_000 + nsec - off
+                typed: int | None = sec * 1_000_000_000 + nsec - off
+                return typed
         return time.monotonic_ns()
     return None
 
 
-def _ping_pong(ns: str, n: int, out, cpu: int | None) -> None:
+def _ping_pong(ns: str, n: int, out: Any, cpu: int | None) -> None:
     """In the client namespace: ``n`` rounds of base, kernel and user round trips (us)."""
     proc.settle(ns, cpu)
     off = proc.realtime_offset_ns()
@@ -96,7 +98,7 @@ def _summary(x: np.ndarray) -> dict[str, Any]:
 
 
 def calibrate(settings: SettingsFile | None = None, rounds: int = 2000, rate_rps: float = 5000.0,
-              duration_s: float = 4.0, progress=lambda msg: None) -> dict[str, Any]:
+              duration_s: float = 4.0, progress: Any=lambda msg: None) -> dict[str, Any]:
     """Measure the testbed's constants (see the module docstring); returns the document."""
     sf = settings or SettingsFile()
     echo = Scenario(name="calibration", description="1 us service, no faults", duration_s=duration_s,
@@ -112,7 +114,7 @@ def calibrate(settings: SettingsFile | None = None, rounds: int = 2000, rate_rps
         user_run = tb.run(echo, ARMS["breaker"], seed=3, force_open=True)
         progress("round trips in one run: base, kernel answer, user-space answer")
         with tb.background(echo, ARMS["horn"], seed=1, sidecar=True):
-            q: mp.Queue = mp.get_context("fork").Queue()
+            q: mp.Queue[Any] = mp.get_context("fork").Queue()
             p = mp.get_context("fork").Process(target=_ping_pong, args=(tb.rig.client_ns, rounds, q, 1), daemon=True)
             p.start()
             rtt = q.get(timeout=60 + rounds * 0.01)
@@ -141,12 +143,13 @@ def calibrate(settings: SettingsFile | None = None, rounds: int = 2000, rate_rps
     }
 
 
-def _answered_us(raw, which: str) -> np.ndarray:
+def _answered_us(raw: Any, which: str) -> np.ndarray:
     """Latency (us) from the planned send of every request answered (live or from a snapshot)."""
     a = raw.arrays
     t = a["live"][0::4] if which == "live" else a["fb"]
     ok = t > 0
-    return (t[ok] - a["planned"][ok]) / 1e3
+    typed: np.ndarray = (t[ok] - a["planned"][ok]) / 1e3
+    return typed
 
 
 def save(doc: dict[str, Any], path: str | Path = DEFAULT_PATH) -> Path:

@@ -275,7 +275,7 @@ class Sender:
 
 
 def run_sender(cfg: ClientConfig, a: SharedArrays, ns: str, cpu: int | None, up: socket.socket,
-               side: socket.socket | None, go, start: Any) -> None:
+               side: socket.socket | None, go: Any, start: Any) -> None:
     """Send on schedule from ``go``; scenario time 0 is in ``start`` by then."""
     proc.settle(ns, cpu)
     go.wait()
@@ -283,7 +283,7 @@ def run_sender(cfg: ClientConfig, a: SharedArrays, ns: str, cpu: int | None, up:
 
 
 def run_receiver(cfg: ClientConfig, a: SharedArrays, ns: str, cpu: int | None, socks: list[socket.socket],
-                 go) -> None:
+                 go: Any) -> None:
     """Record each answer's kernel receive time until SIGTERM."""
     proc.settle(ns, cpu)
     stop = {"flag": False}
@@ -327,7 +327,7 @@ def run_receiver(cfg: ClientConfig, a: SharedArrays, ns: str, cpu: int | None, s
                     ring_w[0] = w + 1
 
 
-def run_sidecar(ns: str, cpu: int | None, addr: tuple[str, int], snapshot: dict[int, bytes], ready) -> None:
+def run_sidecar(ns: str, cpu: int | None, addr: tuple[str, int], snapshot: dict[int, bytes], ready: Any) -> None:
     """The plain-breaker arm's fallback: a user-space process that answers FALLBACK asks from
     the snapshot, as the horn does in the kernel."""
     proc.settle(ns, cpu)

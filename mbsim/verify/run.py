@@ -69,7 +69,7 @@ def flat(m: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def simulated_metrics(r) -> dict[str, Any]:
+def simulated_metrics(r: Any) -> dict[str, Any]:
     pct = predict.percentiles(r)
     return {**r.metrics, "percentiles": pct, TRANSITIONS_TO_OPEN: sum(1 for _, s in r.transitions if s == 1)}
 
@@ -167,7 +167,8 @@ def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: Setti
 def public(doc: dict[str, Any]) -> dict[str, Any]:
     """The document without the raw curves (JSON-ready)."""
     out = json.loads(json.dumps(doc, default=_json))
-    return out
+    typed: dict[str, Any] = out
+    return typed
 
 
 def _json(v: Any) -> Any:

@@ -84,9 +84,9 @@ class Server:
         self.work = work or TimerWork()
         self.workers = sc.service.workers
         self.idle = sc.service.workers
-        self.queue: deque = deque()
-        self.busy: list = []  # heap of (done_ns, seq, job, error)
-        self.sends: list = []  # heap of (send_ns, seq, payload, peer): answers held by a delay spike
+        self.queue: deque[Any] = deque()
+        self.busy: list[Any] = []  # heap of (done_ns, seq, job, error)
+        self.sends: list[Any] = []  # heap of (send_ns, seq, payload, peer): answers held by a delay spike
         self.seq = 0
         self.clock = FaultClock(sc.faults, sc.workload.spike_windows)
         self.boundaries = list(self.clock.boundaries)
@@ -130,7 +130,7 @@ class Server:
         w = self.sc.workload
         return s * w.spike_factor if u < w.spike_fraction else s
 
-    def begin(self, job: tuple, start_ns: int) -> None:
+    def begin(self, job: tuple[Any, ...], start_ns: int) -> None:
         """A worker takes ``job`` at ``start_ns`` (the planned end of the job before it)."""
         req_id = job[0]
         s = self.service_time(req_id // ATTEMPTS, req_id % ATTEMPTS)
@@ -154,7 +154,7 @@ class Server:
         self.seq += 1
         heappush(self.busy, (self.work.begin(start_ns, s), self.seq, job, err))
 
-    def arrive(self, job: tuple, now_ns: int) -> None:
+    def arrive(self, job: tuple[Any, ...], now_ns: int) -> None:
         self.stats[0] += 1
         self.arrived += 1
         if self.idle:
@@ -180,7 +180,7 @@ class Server:
         else:
             self.idle += 1
 
-    def _send(self, sock: socket.socket, payload: bytes, peer, late_ns: int) -> None:
+    def _send(self, sock: socket.socket, payload: bytes, peer: Any, late_ns: int) -> None:
         try:
             sock.sendto(payload, peer)
         except OSError:
@@ -220,12 +220,12 @@ class Server:
                 select.select([sock], [], [], (wait - SPIN_NS) / 1e9)
 
 
-def run_server(cfg: ServerConfig, ns: str, cpu: int | None, stats: np.ndarray, ready) -> None:
+def run_server(cfg: ServerConfig, ns: str, cpu: int | None, stats: np.ndarray, ready: Any) -> None:
     """The server process: settle in ``ns`` on ``cpu``, bind, say ready, serve until SIGTERM."""
     proc.settle(ns, cpu)
     server = Server(cfg, stats)
 
-    def on_term(*_a) -> None:
+    def on_term(*_a: Any) -> None:
         server.stop = True
 
     signal.signal(signal.SIGTERM, on_term)

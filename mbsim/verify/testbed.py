@@ -59,7 +59,7 @@ def requests_of(sc: Scenario, seed: int) -> dict[str, np.ndarray]:
     hit draw says so), and the first attempts' service times and spike uniforms."""
     d = draws_mod.draws(sc, seed)
     times: list[float] = []
-    rows: list[tuple] = []
+    rows: list[tuple[Any, ...]] = []
     t = 0.0
     while True:
         t += next(d.gaps)
@@ -89,7 +89,7 @@ class RawRun:
     transitions: list[tuple[float, int]]  # (scenario s, breaker state 0/1/2)
     drops: dict[str, tuple[int, int]]
     pinned: bool
-    controller_log: list[dict] = field(default_factory=list)
+    controller_log: list[dict[str, Any]] = field(default_factory=list)
     # what disturbed the run, for a failed gate's message: CPU stolen by the hypervisor (ms,
     # both CPUs), and the sender's major page faults and involuntary context switches
     health: dict[str, float] = field(default_factory=dict)
@@ -190,7 +190,7 @@ class Testbed:
                 svc.applied.__exit__(None, None, None)
             _stop(svc.procs)
 
-    def background(self, sc: Scenario, arm: Arm, seed: int, sidecar: bool | None = None):
+    def background(self, sc: Scenario, arm: Arm, seed: int, sidecar: bool | None = None) -> Any:
         """:meth:`services` for a run without a generator (calibration), starting now."""
         return self.services(sc, arm, seed, _FORK.RawValue("q", time.monotonic_ns()), sidecar=sidecar)
 
@@ -286,13 +286,13 @@ class Services:
     """The processes behind a run (see :meth:`Testbed.services`)."""
 
     server_stats: np.ndarray
-    procs: list = field(default_factory=list)
+    procs: list[Any] = field(default_factory=list)
     sidecar: tuple[str, int] | None = None
     applied: Applied | None = None
-    log: list[dict] = field(default_factory=list)
+    log: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _start(target, args: tuple, what: str) -> mp.process.BaseProcess:
+def _start(target: Any, args: tuple[Any, ...], what: str) -> mp.process.BaseProcess:
     """Start a service process and wait until it says it is ready."""
     ready = _FORK.Event()
     p = _FORK.Process(target=target, args=(*args, ready), daemon=True)
@@ -303,7 +303,7 @@ def _start(target, args: tuple, what: str) -> mp.process.BaseProcess:
     return p
 
 
-def _stop(procs: list) -> None:
+def _stop(procs: list[Any]) -> None:
     for p in procs:
         if p.is_alive():
             p.terminate()
@@ -322,7 +322,7 @@ def _settle_s(sc: Scenario, settings: MbbSettings) -> float:
     return min(3.0, max(settings.fallback.deadline_ms / 1e3 + 0.05, per_try * (c.max_retries + 1)) + 0.1)
 
 
-def _transitions(log: list[dict], t0: int) -> list[tuple[float, int]]:
+def _transitions(log: list[dict[str, Any]], t0: int) -> list[tuple[float, int]]:
     """The horn controller's breaker states, in scenario time."""
     names = {"closed": 0, "open": 1, "half_open": 2}
     out = []

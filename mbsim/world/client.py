@@ -34,4 +34,5 @@ class Client(Params):
 
     def backoff_s(self, retry: int, u: float) -> float:
         """Back-off (s) before retry number ``retry`` (0-based), for a uniform ``u``."""
-        return u * min(self.backoff_cap_ms, self.backoff_ms * (2 ** retry)) / 1e3
+        typed: float = u * min(self.backoff_cap_ms, self.backoff_ms * (2 ** retry)) / 1e3
+        return typed

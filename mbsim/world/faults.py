@@ -18,13 +18,14 @@ partitioned, and *healthy* otherwise. Packet loss and delay spikes are not outag
 from __future__ import annotations
 
 import itertools
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from mbsim.params import Params, require
 
 
-def _check_intervals(name: str, intervals: tuple) -> None:
+def _check_intervals(name: str, intervals: tuple[Any, ...]) -> None:
     for iv in intervals:
         require(0 <= iv[0] < iv[1], f"faults.{name}: bad interval {tuple(iv)}")
     spans = sorted((iv[0], iv[1]) for iv in intervals)
@@ -119,7 +120,7 @@ class FaultClock:
     for every request. ``spike_windows`` of the workload are tracked here too.
     """
 
-    def __init__(self, faults: Faults, spike_windows: tuple = ()) -> None:
+    def __init__(self, faults: Faults, spike_windows: tuple[Any, ...] = ()) -> None:
         self.faults = faults
         self.spike_windows = spike_windows
         # the state at the current time, set by _update (below, for t = 0)
@@ -148,7 +149,7 @@ class FaultClock:
     def unhealthy(self) -> bool:
         return self.down_end is not None or self.partitioned
 
-    def process(self, env):
+    def process(self, env: Any) -> Generator[Any, Any, None]:
         """SimPy process: switch the state at each boundary (evaluated at the exact time)."""
         for t in self.boundaries:
             if t > env.now:

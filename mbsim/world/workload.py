@@ -24,7 +24,7 @@ import bisect
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -144,7 +144,7 @@ def arrival_gaps(w: Workload, arrival: np.random.Generator, thinning: np.random.
     return _thinned(profile, gaps, thinning)
 
 
-def _thinned(profile: RateProfile, gaps, thinning: np.random.Generator) -> Iterator[float]:
+def _thinned(profile: RateProfile, gaps: Any, thinning: np.random.Generator) -> Iterator[float]:
     peak = profile.peak
     scale = 1.0 / peak
     t = 0.0

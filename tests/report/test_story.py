@@ -17,6 +17,8 @@ needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium 
 TINY = {"scenarios": ["db-down"], "policies": ["mbb", "none", "hystrix-tuned"], "reps": 2, "budget": 4,
         "pareto_budget": 4}
 NO_BPF = bpf_available()
+# the report's run verifies on the testbed (as root), and every test here shares that run
+pytestmark = pytest.mark.serial
 
 
 def mbsim(*args, timeout=900):

@@ -1,4 +1,4 @@
-"""Tests written to kill mutants that the rest of the suite let live (issue 12, part 2)."""
+"""Edge cases of the peers' rules, each written to catch one specific wrong rule (a mutant the rest of the suite let live)."""
 import math
 from dataclasses import replace
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from mbsim import policies
 from mbsim.world import catalog
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
 
 def test_the_scenarios_line_names_every_built_in_scenario():

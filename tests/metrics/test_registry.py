@@ -24,7 +24,7 @@ from mbsim.metrics.registry import (
     metric,
 )
 
-PACKAGE = Path(__file__).resolve().parent.parent / "mbsim"
+PACKAGE = Path(__file__).resolve().parents[2] / "mbsim"
 
 
 def typed_names(source: str) -> list[tuple[int, str]]:

@@ -12,7 +12,7 @@ import pytest
 from mbsim.formats import settings_file
 from mbsim.mbb.settings import MbbSettings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def tracked(suffix: str) -> list[str]:

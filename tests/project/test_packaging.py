@@ -5,7 +5,7 @@ from pathlib import Path
 import tomllib
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CONDA_NAMES = {"pytorch": "torch", "types-pyyaml": "types-pyyaml"}  # conda-forge name -> PyPI name
 NOT_PACKAGES = {"python", "pip", "-e ."}
 
