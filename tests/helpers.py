@@ -3,6 +3,7 @@ client timers), a fixed random stream and a scripted load-sensor reading."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from mbsim.world.client import Client
 from mbsim.world.load_function import LoadFunction
@@ -12,7 +13,7 @@ from mbsim.world.workload import Workload
 
 
 def queue_scenario(workers: int, lam: float, mean_service_s: float, duration_s: float, warmup_s: float,
-                   dist: str = "exponential") -> Scenario:
+                   dist: Literal["lognormal", "exponential", "deterministic"] = "exponential") -> Scenario:
     """A plain FIFO c-server queue: Poisson(lam) arrivals, exponential service."""
     return Scenario(
         name=f"M/M/{workers}", duration_s=duration_s, warmup_s=warmup_s,

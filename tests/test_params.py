@@ -8,6 +8,8 @@ import dataclasses
 import importlib
 import math
 import pkgutil
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -29,14 +31,15 @@ def all_params() -> list[type]:
     for info in pkgutil.iter_modules(pol.__path__):
         importlib.import_module(f"mbsim.policies.{info.name}")
 
-    def subs(c: type):
+    def subs(c: type) -> Iterator[type]:
+        s: type
         for s in c.__subclasses__():
             yield s
             yield from subs(s)
     return sorted(set(subs(Params)), key=lambda c: c.__qualname__)
 
 
-def number_fields(cls: type) -> list[dataclasses.Field]:
+def number_fields(cls: type) -> list[dataclasses.Field[Any]]:
     d = cls()
     return [f for f in dataclasses.fields(cls)
             if isinstance(getattr(d, f.name), (int, float)) and not isinstance(getattr(d, f.name), bool)]

@@ -38,8 +38,8 @@ def rig(tmp_path):
         server = UdpServer(r)
         server.start()
         client = UdpClient(r)
-        r.server, r.client = server, client
-        r.marks = tmp_path / "marks"
+        r.server, r.client = server, client  # type: ignore[attr-defined]  # the concrete object's own attribute
+        r.marks = tmp_path / "marks"  # type: ignore[attr-defined]  # the concrete object's own attribute
         yield r
         client.close()
         server.stop()

@@ -25,7 +25,7 @@ def quiet(*faults: RequestFault, rate: float = 2000.0) -> Scenario:
 
 
 def binomial_tol(p: float, n: int, z: float = 4.0) -> float:
-    return z * np.sqrt(p * (1 - p) / n)
+    return float(z * np.sqrt(p * (1 - p) / n))
 
 
 @pytest.mark.parametrize("where", ["request", "response"])

@@ -11,6 +11,7 @@ from simpy.events import NORMAL
 
 from mbsim.engine.events import Slot, schedule_target, urgent
 from mbsim.engine.run import cyclic_gc_paused, run_model
+from mbsim.engine.windows import windows
 from mbsim.metrics.recorder import Recorder
 from mbsim.outcome import SUCCESS
 from mbsim.policies.protection import Protection
@@ -75,7 +76,7 @@ def test_success_lane_records_what_settle_records():
     for lane in (True, False):
         env = simpy.Environment()
         rec = Recorder(1.5, slo)
-        env.process(rec.process(env))
+        env.process(windows(env, rec))
         add = rec.success_lane
 
         def feed(env, lane=lane, add=add, rec=rec):

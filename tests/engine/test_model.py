@@ -96,7 +96,7 @@ def test_topology_windows_open_on_their_triggers_and_change_what_they_say():
     buf = MountainBikeBuffer(BufferSettings(), workers=8, mean_service_s=1e-3).retuner
     topo = buf.topology
     calls = []
-    buf.retune = lambda now, span, cause: calls.append((round(now, 3), span, cause))
+    buf.retune = lambda now, span, cause: calls.append((round(now, 3), span, cause))  # type: ignore[assignment]  # a recording fake
     s = FakeSensor()
     t = 0.0
     for _ in range(5):  # quiet: nothing opens

@@ -27,7 +27,7 @@ def rig():
         server = UdpServer(r)
         server.start()
         client = UdpClient(r)
-        r.server, r.client = server, client
+        r.server, r.client = server, client  # type: ignore[attr-defined]  # the concrete object's own attribute
         yield r
         client.close()
         server.stop()

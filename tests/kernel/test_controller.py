@@ -2,6 +2,7 @@
 and it moves window and capacity as the article's formulas and the damping say."""
 import math
 import time
+from typing import Any
 
 import pytest
 
@@ -84,8 +85,8 @@ class FakeHorn:
 
 def test_the_kernel_controller_runs_the_same_retuning_on_the_horn_s_slots():
     horn = FakeHorn()
-    logs = []
-    ctl = Controller(horn, MbbSettings(), logs.append, log_decisions=False)
+    logs: list[dict[str, Any]] = []
+    ctl = Controller(horn, MbbSettings(), logs.append, log_decisions=False)  # type: ignore[arg-type]  # a fake horn
     assert ctl.retuner.__class__ is Retuner and ctl.slots_per_sample == 5  # 50 ms of 10 ms slots
     reference = Retuner(BufferSettings(), keep_latencies=False, apply=lambda *a: None)
     now_epoch = time.monotonic_ns() // horn.slot_ns

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 import pytest
 from kernel_fixtures import needs_bpf
@@ -28,7 +29,7 @@ def rig():
         server = UdpServer(r)
         server.start()
         client = UdpClient(r)
-        r.server, r.client = server, client
+        r.server, r.client = server, client  # type: ignore[attr-defined]  # the concrete object's own attribute
         yield r
         client.close()
         server.stop()
@@ -37,10 +38,10 @@ def rig():
 
 @pytest.fixture
 def applied(rig, exported):
-    logs = []
+    logs: list[dict[str, Any]] = []
     with Applied(exported / "out", rig.client_ns, rig.client_dev, UPSTREAM, exported / "snapshot.json",
                  log=logs.append) as ap:
-        ap.logs = logs
+        ap.logs = logs  # type: ignore[attr-defined]  # the concrete object's own attribute
         yield ap
 
 
@@ -164,7 +165,7 @@ def test_controller_retunes_in_place_and_breaker_opens_on_errors(rig, exported):
     from mbsim.mbb.settings import MbbSettings
 
     horn = H.Horn(exported / "out", programs.Upstream(SERVER_ADDR, 7000))
-    logs = []
+    logs: list[dict[str, Any]] = []
     s = MbbSettings()
     s = replace(s, buffer=replace(s.buffer, adjust_s=0.3),
                 breaker=BreakerSettings(kind="count", failure_threshold=5, open_ms=60_000))
@@ -215,7 +216,7 @@ def _wait_attached(rig, want=True, timeout=30):
 def test_apply_cli_streams_json_and_cleans_up_on_signal(rig, exported, sig):
     p = subprocess.Popen(_apply_cmd(rig, exported, "--log-decisions"), stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, text=True)
-    head = []
+    head: list[str] = []
     try:
         while not head or head[-1]["type"] != "applied":  # both halves attached, neighbour pinned
             line = p.stdout.readline()

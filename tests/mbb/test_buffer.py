@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import Any
 
 import pytest
 import simpy
@@ -17,8 +18,8 @@ GAP = S / 2  # between departures of two busy workers
 class Service:
     """The model's side of the buffer: its waiting queue, requests in service, offers."""
 
-    def __init__(self, mode: str, mean_service_s: float = S, workers: int = 2, **settings) -> None:
-        self.queue: deque = deque()
+    def __init__(self, mode: Any, mean_service_s: float = S, workers: int = 2, **settings: Any) -> None:
+        self.queue: deque[Any] = deque()
         self.busy = 0
         self.offers = 0
         self.b = MountainBikeBuffer(BufferSettings(mode=mode, **settings), workers, mean_service_s)
@@ -97,7 +98,7 @@ def test_concurrency_mode_counts_waiting_and_served_against_the_limit():
 def test_each_sample_hands_the_re_tuning_what_completed_and_starts_afresh(mode, keeps):
     sv = Service(mode)
     handed = []
-    sv.b.retuner.step = lambda now, iv, sensor: handed.append((now, iv.offered, iv.n, iv.total, iv.total_sq,
+    sv.b.retuner.step = lambda now, iv, sensor: handed.append((now, iv.offered, iv.n, iv.total, iv.total_sq,  # type: ignore[assignment]  # a recording fake
                                                                iv.latencies, sensor))
     env = simpy.Environment()
     env.process(sv.b.process(env, "sensor"))

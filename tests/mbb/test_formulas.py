@@ -1,6 +1,7 @@
 """Property tests of the re-tuning formulas, the ring and the buffer's admission."""
 import math
 from collections import deque
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -9,7 +10,7 @@ from mbsim.mbb import formulas
 from mbsim.mbb.buffer import BufferSettings, MountainBikeBuffer
 from mbsim.mbb.ring import Ring
 
-finite = {"allow_nan": False, "allow_infinity": False}
+finite: dict[str, Any] = {"allow_nan": False, "allow_infinity": False}
 
 
 @st.composite
@@ -90,7 +91,7 @@ def test_buffer_admits_at_most_capacity_minus_one_waiting(cap_lo, cap_hi, script
     lo, hi = sorted((cap_lo, cap_hi))
     s = BufferSettings(mode=mode, capacity_min=lo, capacity_max=hi, window_min_ms=60_000, window_max_ms=60_000)
     buf = MountainBikeBuffer(s, workers=4, mean_service_s=1e-3)
-    q: deque = deque()
+    q: deque[Any] = deque()
     buf.attach(q, in_service=lambda: 4, offered=lambda: 0)
     for add in script:
         if add:

@@ -3,6 +3,7 @@ it keeps, when it re-tunes, its statistics, and the concurrency limit from P95."
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 from helpers import Reading
@@ -16,8 +17,8 @@ def iv(offered: int, lat: list[float]) -> Interval:
     return Interval(offered, len(lat), sum(lat), sum(x * x for x in lat), list(lat))
 
 
-def retuner(keep: bool = False, **settings) -> tuple[Retuner, list]:
-    applied: list = []
+def retuner(keep: bool = False, **settings: Any) -> tuple[Retuner, list[Any]]:
+    applied: list[Any] = []
     return Retuner(BufferSettings(**settings), keep, lambda w, c, lim: applied.append((w, c, lim))), applied
 
 

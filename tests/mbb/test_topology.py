@@ -37,14 +37,14 @@ def test_bad_topologies_are_refused_with_their_rule():
         TopologySettings(short_ms=49.9)
     for field in ("accel_threshold", "slope_rate_threshold"):
         with pytest.raises(ConfigError, match=r"^topology thresholds must be positive$"):
-            TopologySettings(**{field: 0.0})
+            TopologySettings(**{field: 0.0})  # type: ignore[arg-type]  # a fake or a deliberately wrong input
     with pytest.raises(ConfigError, match=r"buffer.topology.sample_ms must be in \[1, 60,000\], got 0"):
         TopologySettings(sample_ms=0.0)
 
 
 def test_the_short_window_opens_above_its_threshold_and_re_tunes_200_ms_later():
     r = FakeRetuner()
-    top = Topology(TopologySettings(), r)
+    top = Topology(TopologySettings(), r)  # type: ignore[arg-type]  # a fake or a deliberately wrong input
     top.tick(0.5, Reading(accel=1.8))  # at the threshold: not above it
     assert top.opened["short"] == 0
     top.tick(1.0, Reading(accel=-1.9))  # |accel| above it, either sign
@@ -70,7 +70,7 @@ def _slopes(top: Topology, after: float, base: float = 0.5) -> None:
 def test_the_medium_window_opens_when_the_trend_angle_changes_faster_than_its_threshold(after, opens):
     """0.04 rad over 1.2 s is 0.033 rad/s, above 0.03; 0.0354 is 0.0295, below it (over
     1.15 s it would be above)."""
-    top = Topology(TopologySettings(), FakeRetuner())
+    top = Topology(TopologySettings(), FakeRetuner())  # type: ignore[arg-type]  # a fake or a deliberately wrong input
     _slopes(top, after)
     assert top.opened["medium"] == int(opens)
 
@@ -78,7 +78,7 @@ def test_the_medium_window_opens_when_the_trend_angle_changes_faster_than_its_th
 def test_a_change_exactly_at_the_threshold_does_not_open_the_medium_window():
     """0.0625 rad over exactly 1 s (binary-exact values): not faster than 0.0625 rad/s."""
     for after, opened in ((0.0625, 0), (0.0625 + 2 ** -20, 1)):
-        top = Topology(TopologySettings(medium_ms=1000.0, slope_rate_threshold=0.0625), FakeRetuner())
+        top = Topology(TopologySettings(medium_ms=1000.0, slope_rate_threshold=0.0625), FakeRetuner())  # type: ignore[arg-type]  # a fake or a deliberately wrong input
         _slopes(top, after, base=0.0)
         assert top.opened["medium"] == opened
 
@@ -87,7 +87,7 @@ def test_a_change_exactly_at_the_threshold_does_not_open_the_medium_window():
 def test_the_medium_window_sets_the_damping_from_the_latency_cv_when_it_closes(std_ms, mean_ms, damping):
     """damping = 1 / (1 + cv^2), cv = stddev / mean over the medium window (0 with no data)."""
     r = FakeRetuner(std_ms, mean_ms)
-    top = Topology(TopologySettings(), r)
+    top = Topology(TopologySettings(), r)  # type: ignore[arg-type]  # a fake or a deliberately wrong input
     _slopes(top, 0.1)
     assert top.open_until["medium"] == pytest.approx(3.2)
     top.tick(3.2, Reading(slope=0.6))
@@ -97,7 +97,7 @@ def test_the_medium_window_sets_the_damping_from_the_latency_cv_when_it_closes(s
 
 def test_the_long_window_opens_after_a_second_of_decline_and_re_plans_8_s_later():
     r = FakeRetuner()
-    top = Topology(TopologySettings(), r)
+    top = Topology(TopologySettings(), r)  # type: ignore[arg-type]  # a fake or a deliberately wrong input
     top.tick(0.5, Reading(trend=-1.0))
     top.tick(0.9, Reading(trend=0.0))  # the decline is broken: it starts again
     top.tick(1.0, Reading(trend=-1.0))
@@ -113,6 +113,6 @@ def test_the_long_window_opens_after_a_second_of_decline_and_re_plans_8_s_later(
 
 def test_a_disabled_topology_does_nothing():
     r = FakeRetuner()
-    top = Topology(TopologySettings(enabled=False), r)
+    top = Topology(TopologySettings(enabled=False), r)  # type: ignore[arg-type]  # a fake or a deliberately wrong input
     top.tick(1.0, Reading(accel=10.0, slope=1.0, trend=-1.0))
     assert top.opened == {"short": 0, "medium": 0, "long": 0}

@@ -24,7 +24,7 @@ def binom_ppf(p: float, n: int, q: float) -> int:
 
 def test_t_interval_by_hand():
     sd = math.sqrt(5 / 3)  # 1, 2, 3, 4
-    ci = iv.t_interval([1.0, 2.0, None, 3.0, math.nan, 4.0])  # gaps dropped
+    ci = iv.t_interval([1.0, 2.0, None, 3.0, math.nan, 4.0])  # type: ignore[list-item]  # gaps dropped
     assert (ci.mean, ci.n, ci.level) == (2.5, 4, 0.95)
     assert ci.low == pytest.approx(2.5 - T_3_975 * sd / 2, rel=1e-9)
     assert ci.high == pytest.approx(2.5 + T_3_975 * sd / 2, rel=1e-9)

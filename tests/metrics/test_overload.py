@@ -22,7 +22,7 @@ def test_goodput_ratio_counts_against_what_the_service_could_do():
 def test_overload_interval_of_a_ramp_up_and_down():
     # 50 -> 200 between 2 s and 8 s (crosses 100 at 4 s), holds, steps down to 50 at 12 s
     w = Workload(rate_rps=50.0, ramps=((2.0, 8.0, 200.0),), steps=((12.0, 50.0),))
-    on, off = overload.overload_interval(w, 100.0, 20.0)
+    on, off = overload.overload_interval(w, 100.0, 20.0)  # type: ignore[misc]  # the fixture's window exists
     assert on == pytest.approx(4.0, abs=0.011) and off == pytest.approx(12.0, abs=0.011)
     assert overload.overload_interval(Workload(rate_rps=50.0), 100.0, 20.0) is None
     assert overload.overload_interval(Workload(rate_rps=150.0), 100.0, 20.0) == (0.0, 20.0)

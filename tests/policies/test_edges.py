@@ -1,4 +1,4 @@
-"""Edge cases of the peers' rules, each written to catch one specific wrong rule (a mutant the rest of the suite let live)."""
+"""Edge cases of the peers' rules, each catching one specific wrong rule (a mutant the rest of the suite let live)."""
 import math
 from dataclasses import replace
 

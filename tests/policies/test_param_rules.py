@@ -111,7 +111,7 @@ EDGES = [
 
 
 @pytest.mark.parametrize("cls, values, message", BAD,
-                         ids=[f"{c.__name__}-{'-'.join(v)}-{i}" for i, (c, v, _m) in enumerate(BAD)])
+                         ids=[f"{c.__name__}-{'-'.join(v)}-{i}" for i, (c, v, _m) in enumerate(BAD)])  # type: ignore[arg-type]  # a fake or a deliberately wrong input
 def test_the_first_value_outside_a_rule_gives_its_message(cls, values, message):
     with pytest.raises(ConfigError) as e:
         cls(**values)

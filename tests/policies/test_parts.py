@@ -3,6 +3,8 @@ rolling window's buckets, the refusal state, Log10RootFunction, the in-flight co
 caller's options."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from mbsim.policies.parts import CallerOptions, Inflight, RefusalState, RollingWindow, log10_root
@@ -70,9 +72,9 @@ def test_inflight_pairs_each_report_with_the_count_its_call_saw():
 
 
 def test_caller_options_build_the_protection_they_name():
-    p = CallerOptions(timeout_ms=5.0, fallback=True, pool_threads=8, pool_queue=2).protection(None)
+    p = CallerOptions(timeout_ms=5.0, fallback=True, pool_threads=8, pool_queue=2).protection(None)  # type: ignore[arg-type]  # a fake or a deliberately wrong input
     assert (p.deadline_ms, p.fallback, p.pool) == (5.0, True, Pool(8, 2))
-    q = CallerOptions().protection(None)
+    q = CallerOptions().protection(None)  # type: ignore[arg-type]  # a fake or a deliberately wrong input
     assert (q.deadline_ms, q.fallback, q.pool) == (None, False, None)  # 0 means none
 
 
@@ -81,7 +83,7 @@ class Recorder:
 
     def __init__(self, limit: float) -> None:
         self.limit = limit
-        self.calls: list[tuple] = []
+        self.calls: list[tuple[Any, ...]] = []
 
     def update(self, rtt: float, inflight: int, did_drop: bool) -> None:
         self.calls.append((rtt, inflight, did_drop))

@@ -29,10 +29,10 @@ def calls(s, t, outcomes, dt=0.001, latency=0.001):
 @pytest.mark.parametrize("name", ["hystrix", "resilience4j", "gobreaker", "sre", "gradient2", "vegas", "envoy"])
 def test_every_peer_is_a_strategy_with_cited_defaults(name):
     spec, p = policies.resolve(name)
-    prot = spec.build(p, None, np.random.default_rng(0))
+    prot = spec.build(p, None, np.random.default_rng(0))  # type: ignore[arg-type]  # a fake or a deliberately wrong input
     assert isinstance(prot.strategy, Strategy)
     doc = __import__(f"mbsim.policies.{name}", fromlist=["x"]).__doc__
-    assert "https://" in doc and "efault" in doc
+    assert doc is not None and "https://" in doc and "efault" in doc
 
 
 # -- Hystrix --------------------------------------------------------------------------
@@ -75,10 +75,10 @@ def test_hystrix_sleep_window_single_trial_and_recovery():
 
 def test_hystrix_pool_and_timeout_in_the_protection():
     spec, p = policies.resolve("hystrix")
-    prot = spec.build(p, None, None)
+    prot = spec.build(p, None, None)  # type: ignore[arg-type]  # a fake or a deliberately wrong input
     assert prot.pool.threads == 10 and prot.pool.queue == 0 and prot.deadline_ms == 1000 and prot.fallback
     _, q = policies.resolve("hystrix", overrides={"max_queue_size": 100})
-    assert spec.build(q, None, None).pool.queue == 5  # queueSizeRejectionThreshold caps it
+    assert spec.build(q, None, None).pool.queue == 5  # type: ignore[arg-type]  # queueSizeRejectionThreshold caps it
 
 
 # -- Resilience4j ---------------------------------------------------------------------

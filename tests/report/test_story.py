@@ -35,6 +35,7 @@ def report(tmp_path_factory):
 
 
 def chromium(*args, timeout=120):
+    assert CHROMIUM is not None
     return subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                            "--disable-dev-shm-usage", *args], capture_output=True, text=True, timeout=timeout)
 

@@ -38,16 +38,16 @@ def test_constrained_acquisition_stays_where_its_model_expects_feasibility():
     confident_infeasible = []
     for _ in range(30):
         p = s.ask(1)[0]
-        if len(s.X) >= s.n_initial and any(o.feasible for o in s.obs):
-            pf = s.predict_feasible([p])[0]
+        if len(s.X) >= s.n_initial and any(o.feasible for o in s.obs):  # type: ignore[attr-defined]  # the concrete object's own attribute
+            pf = s.predict_feasible([p])[0]  # type: ignore[attr-defined]  # the concrete object's own attribute
             if pf < 0.01:
                 confident_infeasible.append((p, pf))
         s.tell(p, disc(p))
     assert not confident_infeasible
-    feasible = [o.metric for o in s.obs if o.feasible]
+    feasible = [o.metric for o in s.obs if o.feasible]  # type: ignore[attr-defined]  # the concrete object's own attribute
     assert feasible and min(feasible) < BEST_ON_DISC + 0.05  # found the edge of the disc near the optimum
     # and it knows where the disc is: the centre is feasible, the far corner is not
-    pf = s.predict_feasible([{"x": 0.3, "y": 0.3}, {"x": 0.95, "y": 0.95}])
+    pf = s.predict_feasible([{"x": 0.3, "y": 0.3}, {"x": 0.95, "y": 0.95}])  # type: ignore[attr-defined]  # the concrete object's own attribute
     assert pf[0] > 0.9 and pf[1] < 0.05
 
 
@@ -56,7 +56,7 @@ def test_penalty_form_is_kept_for_comparison():
     for _ in range(10):
         p = s.ask(1)[0]
         s.tell(p, disc(p))
-    assert len(s.opt.yi) == 10 and max(s.opt.yi) > math.log(100)  # it saw the penalties
+    assert len(s.opt.yi) == 10 and max(s.opt.yi) > math.log(100)  # type: ignore[attr-defined]  # it saw the penalties
 
 
 GRID = [Dimension("a", 1, 4, integer=True), Dimension("b", 1, 4, integer=True)]
@@ -204,7 +204,7 @@ def test_a_policy_with_nothing_to_tune_says_so(tmp_path):
 
 
 def test_front_of_points():
-    pts = [(1, 5), (2, 3), (3, 4), (4, 1), (2, 6), (5, 1)]
+    pts = [(1.0, 5.0), (2.0, 3.0), (3.0, 4.0), (4.0, 1.0), (2.0, 6.0), (5.0, 1.0)]
     assert front(pts) == [0, 1, 3]
 
 

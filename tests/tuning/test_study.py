@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from typing import Any
 
 import pytest
 
@@ -60,7 +61,7 @@ class Executor:
     """Answers each call from :func:`record`, the last call of a batch first."""
 
     def __init__(self) -> None:
-        self.batches: list[list[tuple]] = []
+        self.batches: list[list[tuple[Any, ...]]] = []
         self.fns: list[object] = []
 
     def run(self, fn, calls):
@@ -79,8 +80,8 @@ class Script(Sampler):
         super().__init__(dims, 0)
         self.points = list(points)
         self.asks: list[int] = []
-        self.told: list[tuple[dict, samplers.Observation]] = []
-        self.replayed: list | None = None
+        self.told: list[tuple[dict[str, Any], samplers.Observation]] = []
+        self.replayed: list[Any] | None = None
 
     def _ask(self, n):
         self.asks.append(n)
@@ -216,7 +217,7 @@ def test_make_sampler_of_a_front():
     assert isinstance(s, ParetoSampler) and s.seed == 9 and s.keys == ["p99_ms", "fallback_ratio"]
     assert s.dims == config().dims and type(s.study.sampler).__name__ == "TPESampler"
     s = study.make_sampler(config(pareto=["p99", "fallback"], backend="optuna", sampler="nsga2"), 9)
-    assert type(s.study.sampler).__name__ == "NSGAIISampler"
+    assert type(s.study.sampler).__name__ == "NSGAIISampler"  # type: ignore[attr-defined]  # the concrete object's own attribute
 
 
 # ---- a fresh study ---------------------------------------------------------------------------
@@ -233,7 +234,7 @@ def test_fresh_study_asks_the_baseline_first_then_whole_batches(tmp_path, script
     assert ex.batches[:3] == [[(START, sc, OBJ, cfg.seeds, 0, "mbb"), (ps[0], sc, OBJ, cfg.seeds, 1, "mbb")],
                               [(ps[1], sc, OBJ, cfg.seeds, 2, "mbb"), (ps[2], sc, OBJ, cfg.seeds, 3, "mbb")],
                               [(ps[3], sc, OBJ, cfg.seeds, 4, "mbb")]]
-    assert all(fn is study.evaluate for fn in ex.fns) and len(ex.fns) == 4  # and the confirmation
+    assert all(fn is study.evaluate for fn in ex.fns) and len(ex.fns) == 4  # type: ignore[attr-defined]  # and the confirmation
     recs = store.load_evaluations()
     assert [r["id"] for r in recs] == [1, 0, 3, 2, 4]  # stored as they finish
     assert [r["id"] for r in recs if r.get("baseline")] == [0]

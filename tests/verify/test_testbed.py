@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,11 +23,12 @@ from mbsim.verify.testbed import Testbed
 from mbsim.world import catalog
 from mbsim.world.client import Client
 from mbsim.world.faults import Faults
+from mbsim.world.scenario import Scenario
 
 pytestmark = [needs_bpf, pytest.mark.bpf]
 
 
-def short(name: str, duration: float = 3.5) -> object:
+def short(name: str, duration: float = 3.5) -> Scenario:
     """A built-in scenario in 3.5 s, its fault moved to 1.5-2.5 s."""
     sc = catalog.get(name)
     f = sc.faults
@@ -46,7 +48,7 @@ def testbed():
         yield tb
 
 
-def window(raw, sc):
+def window(raw: Any, sc: Scenario) -> tuple[int, int]:
     return raw.t0_ns + int(sc.warmup_s * 1e9), raw.t0_ns + int(sc.duration_s * 1e9)
 
 

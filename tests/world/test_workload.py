@@ -9,7 +9,7 @@ from mbsim.world.workload import Workload, arrival_gaps
 
 def arrivals(w, seed=1, until=20.0):
     g = arrival_gaps(w, np.random.default_rng(seed), np.random.default_rng(seed + 1000))
-    t, out = 0.0, []
+    t, out = 0.0, list[float]()
     while True:
         t += next(g)
         if t >= until:
