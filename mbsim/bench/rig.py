@@ -9,11 +9,13 @@
 """
 from __future__ import annotations
 
+import argparse
 import multiprocessing as mp
 from typing import Any
 
 import numpy as np
 
+from mbsim.argtypes import count, number
 from mbsim.verify import calibrate, gates, measure
 from mbsim.verify.arms import ARMS
 from mbsim.verify.testbed import Testbed
@@ -66,3 +68,33 @@ def bench_rig(duration_s: float = 2.0, rounds: int = 2000, progress: Any=lambda 
             "rtt_kernel_p50_us": float(kernel), "rtt_user_p50_us": float(user),
             "rtt_base_p50_us": float(np.median(rtt["base"])),
             "kernel_to_user_ratio": float(user / kernel), "goal_kernel_to_user_ratio": 3.0}
+
+
+HELP = "the testbed's open-loop generator from 2K req/s up, and kernel against user-space answers"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--duration", type=number(0.5, 60), default=2.0, help="seconds at each rate (default 2)")
+    p.add_argument("--samples", type=count(10, 100_000), default=2000,
+                   help="round trips of each kind in the ping-pong run (default 2000)")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    import sys
+
+    from mbsim.verify.scope import needs_testbed
+
+    needs_testbed("mbsim bench rig")
+    return bench_rig(args.duration, args.samples,
+                     progress=lambda m: print(f"[bench rig] {m}", file=sys.stderr, flush=True))
+
+
+def format(out: dict[str, Any]) -> str:
+    lines = [f"{r['rate_rps']:8.0f} req/s: lateness p50 {r['lateness_p50_us']:6.1f} us, p99 "
+             f"{r['lateness_p99_us']:7.1f} us, max {r['lateness_max_us']:7.0f} us, rate error "
+             f"{100 * r['rate_error']:+.2f} % -> {'held' if r['sustained'] else 'not held'}" for r in out["rates"]]
+    lines.append(f"highest rate held (p99 lateness <= 25 us, rate within 2 %): {out['max_sustained_rps']} req/s")
+    lines.append(f"one run, p50 round trip: kernel answer {out['rtt_kernel_p50_us']:.1f} us, user-space answer "
+                 f"{out['rtt_user_p50_us']:.1f} us, server {out['rtt_base_p50_us']:.1f} us: the kernel's is "
+                 f"{out['kernel_to_user_ratio']:.1f}x faster (goal >= 3)")
+    return "\n".join(lines)

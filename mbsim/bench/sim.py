@@ -8,6 +8,7 @@ these machines are shared and noisy.
 """
 from __future__ import annotations
 
+import argparse
 import time
 import tracemalloc
 from collections.abc import Generator
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 import simpy
 
+from mbsim.argtypes import add_reps, number
 from mbsim.engine.run import cyclic_gc_paused, run_model
 from mbsim.engine.simulate import simulate
 from mbsim.world.scenario import Scenario
@@ -104,3 +106,28 @@ def bench_sim(duration_s: float = 10.0, repeats: int = 5, memory: bool = True) -
     if memory:
         out.update(memory_growth())
     return out
+
+
+HELP = "the simulator's speed: the full model against a bare SimPy M/M/1 at the same rate, in the same run"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--duration", type=number(0, 3600, low_open=True), default=10.0,
+                   help="simulated seconds per run (default 10)")
+    add_reps(p, 5, 1, 1000, "runs of each side, alternating; the best counts")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    return bench_sim(args.duration, args.reps)
+
+
+def format(out: dict[str, Any]) -> str:
+    return "\n".join([
+        f"full mountain-bike model at 10K req/s: {out['full_model_req_per_s']:,.0f} simulated req/s "
+        f"({out['full_model_us_per_req']:.2f} us/request)",
+        f"bare SimPy M/M/1 at 10K req/s:        {out['bare_mm1_req_per_s']:,.0f} simulated req/s "
+        f"({out['bare_mm1_us_per_req']:.2f} us/request)",
+        f"ratio: {out['ratio']:.2f} (goal >= {out['goal_ratio']:.1f}); "
+        f"{out['ratio_vs_bare_gc_paused']:.2f} against the bare loop with its GC paused too",
+        f"peak memory of a 5 s / 20 s run: {out['peak_mib_5s']:.2f} / {out['peak_mib_20s']:.2f} MiB",
+    ])

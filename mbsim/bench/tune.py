@@ -28,6 +28,7 @@ Goals (issue 14): the default reaches the target in every run with a median of a
 """
 from __future__ import annotations
 
+import argparse
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +37,9 @@ from typing import Any
 
 import numpy as np
 
+from mbsim.argtypes import add_reps, count
 from mbsim.engine.simulate import seeds as derive_seeds
+from mbsim.errors import ConfigError
 from mbsim.tuning import samplers, space
 from mbsim.tuning.evaluate import evaluate, observation, scenario_for
 from mbsim.tuning.objective import Objective
@@ -200,3 +203,61 @@ def plot(out: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+HELP = "Bayesian optimisation against random search and each other, on an easy and a hard problem"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--budget", type=count(2, 10_000), default=40, help="evaluations per run (default 40)")
+    p.add_argument("--factor", type=count(1, 1000), default=10,
+                   help="random search is this many times larger (default 10)")
+    p.add_argument("--workers", type=count(1, 1024), default=None, help="local worker processes (default: all CPUs)")
+    add_reps(p, 10, 1, 1000, "independent runs of each method")
+    p.add_argument("--problems", default="four,full", help=f"comma-separated, of {', '.join(PROBLEMS)}")
+
+
+def run(args: argparse.Namespace, figure: Path | None = None) -> dict[str, Any]:
+    import sys
+
+    from tqdm import tqdm
+
+    from mbsim.tuning.executors import LocalExecutor
+
+    problems = tuple(x.strip() for x in args.problems.split(","))
+    bad = [x for x in problems if x not in PROBLEMS]
+    if bad:
+        raise ConfigError(f"unknown problem {bad[0]!r} (known: {', '.join(PROBLEMS)})")
+    ex = LocalExecutor(args.workers)
+    total = len(problems) * args.budget * (args.factor + len(METHODS) * args.reps)
+    bar = tqdm(total=total, desc="bench tune", unit="eval", file=sys.stderr, disable=None)
+    try:
+        return bench_tune(ex, budget=args.budget, factor=args.factor, runs=args.reps, problems=problems,
+                          tick=lambda: bar.update(1), figure=figure)
+    finally:
+        bar.close()
+        ex.close()
+
+
+def public(out: dict[str, Any]) -> dict[str, Any]:
+    """The results without the per-evaluation value lists (for --json)."""
+    return {"problems": [{k: v for k, v in pr.items() if k != "random_values"} | {
+        "methods": [{k: v for k, v in m.items() if k != "values"} for m in pr["methods"]]} for pr in out["problems"]]}
+
+
+def format(out: dict[str, Any]) -> str:
+    lines = []
+    for pr in out["problems"]:
+        lines.append(f"problem {pr['problem']}: {pr['objective']} + penalties on {pr['scenario']} (quick), "
+                     f"{len(pr['dims'])} dims, snapshot <= {pr['max_fallback']:.0%}")
+        lines.append(f"  article's defaults {pr['default_value']:.4g}; best of {pr['random_evaluations']} random "
+                     f"{pr['best_random']:.4g} ({pr['random_feasible']} feasible); target {pr['target']:.4g}; random "
+                     f"search needs {pr['random_evaluations_to_target_expected']:.1f} evaluations (expected)")
+        lines.append(f"  {'method':15s} {'reached':>8s} {'median':>7s} {'dups':>5s} {'beats sobol':>12s}")
+        for m in pr["methods"]:
+            med = "> budget" if m["median_evals"] is None else f"{m['median_evals']:g}"
+            lines.append(f"  {m['method'] + (' *' if m.get('default') else ''):15s} {m['reached']:>4d}/"
+                         f"{m['runs']:<3d} {med:>7s} {m['duplicates']:>5d} {m.get('beats_sobol', 0):>8d}/{m['runs']}")
+        lines.append("  default (*): " + ", ".join(f"{k.replace('_', ' ')}: {'met' if v else 'NOT met'}"
+                                                   for k, v in pr["goals"].items()))
+    return "\n".join(lines)

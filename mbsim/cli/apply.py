@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mbsim.cli.arguments import number
+from mbsim.cli.arguments import add_json, number
 
 HELP = "compile the horn with BCC, attach it with pyroute2 and run its controller"
 
@@ -24,9 +24,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also log every decision the kernel makes (costs about 100 ns per answer)")
     p.add_argument("--capacity-rps", type=number(0, 1e9, low_open=True), default=None,
                    help="the upstream's capacity (req/s): lets the controller run the window topology")
+    add_json(p, "the controller's log (one JSON object a line, as it happens)")
 
 
 def run(args: argparse.Namespace) -> int:
     from mbsim.kernel.apply import run_apply
 
-    return run_apply(args, sys.stdout)
+    return run_apply(args, sys.stdout, as_json=args.json)

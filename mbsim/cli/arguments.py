@@ -1,61 +1,29 @@
-"""Argument handling shared by subcommands: scenarios, policies and ``--set``."""
+"""Argument handling shared by subcommands: scenarios, policies, ``--set`` and where output goes.
+
+The argparse types and the flags every command spells the same way are in :mod:`mbsim.argtypes`."""
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import math
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mbsim import policies
+from mbsim.argtypes import add_json as add_json
+from mbsim.argtypes import add_out as add_out
+from mbsim.argtypes import add_reps as add_reps
+from mbsim.argtypes import add_scenario as add_scenario
+from mbsim.argtypes import count as count
+from mbsim.argtypes import number as number
+from mbsim.argtypes import seed as seed
 from mbsim.errors import ConfigError
-from mbsim.params import check_seed, override, parse_assignments
+from mbsim.params import override, parse_assignments
 from mbsim.world import catalog
 from mbsim.world.scenario import Scenario
 
 SCENARIO_FIELDS = {f.name for f in dataclasses.fields(Scenario)}
-
-
-def seed(text: str) -> int:
-    """argparse type of a seed: an integer in [0, 2**63)."""
-    try:
-        return check_seed(int(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"a seed is an integer in [0, 2**63), got {text!r}") from None
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def count(low: int, high: int = 1_000_000) -> Callable[[str], int]:
-    """argparse type of an integer in [low, high]."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be in [{low}, {high:,}], got {value}")
-        return value
-    parse.__name__ = "integer"
-    return parse
-
-
-def number(low: float, high: float, low_open: bool = False) -> Callable[[str], float]:
-    """argparse type of a finite number in [low, high] (or (low, high])."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        ok = math.isfinite(value) and (low < value if low_open else low <= value) and value <= high
-        if not ok:
-            raise argparse.ArgumentTypeError(f"must be a number in {'(' if low_open else '['}{low:g}, {high:g}], "
-                                             f"got {text}")
-        return value
-    parse.__name__ = "number"
-    return parse
 
 
 def add_max_requests(p: argparse.ArgumentParser) -> None:

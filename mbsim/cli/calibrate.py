@@ -4,19 +4,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mbsim.cli.arguments import add_allow_dirty, count, number, out_file
+from mbsim.cli.arguments import add_allow_dirty, add_json, add_out, count, number, out_file
 
 HELP = "measure the testbed's round trips, answer latencies and lateness; store them for the simulator"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="data/calibration/calibration.json", help="where the calibration goes")
-    p.add_argument("--rounds", type=count(10, 100_000), default=2000,
-                   help="round trips of each kind in the ping-pong run")
+    add_out(p, "data/calibration/calibration.json", "where the calibration goes")
+    p.add_argument("--samples", type=count(10, 100_000), default=2000,
+                   help="round trips of each kind measured in the ping-pong run (default 2000)")
     p.add_argument("--rate", type=number(100, 30_000), default=5000.0, help="the open-loop runs' rate (req/s)")
     p.add_argument("--duration", type=number(1, 60), default=4.0, help="each open-loop run's length (s)")
     p.add_argument("--settings", default=None, help="settings.json whose horn is measured (default: the article's)")
-    p.add_argument("--json", action="store_true", help="print the calibration as JSON")
+    add_json(p, "the calibration")
     add_allow_dirty(p)
 
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.settings) if args.settings else SettingsFile()
     out_file(args.out, args.allow_dirty)
     needs_testbed("mbsim calibrate")
-    doc = calibrate.calibrate(settings, args.rounds, args.rate, args.duration,
+    doc = calibrate.calibrate(settings, args.samples, args.rate, args.duration,
                               progress=lambda m: print(f"[calibrate] {m}", file=sys.stderr, flush=True))
     path = calibrate.save(doc, args.out)
     if args.json:

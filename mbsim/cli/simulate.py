@@ -3,19 +3,30 @@ from __future__ import annotations
 
 import argparse
 
-from mbsim.cli.arguments import add_max_requests, add_set, number, scenario_with, seed, split_sets
+from mbsim import policies
+from mbsim.cli.arguments import (
+    add_json,
+    add_max_requests,
+    add_scenario,
+    add_set,
+    number,
+    scenario_with,
+    seed,
+    split_sets,
+)
 from mbsim.engine.simulate import simulate
 
 HELP = "run one scenario under one policy and print its metrics"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scenario", default="db-down", help="built-in name (see mbsim scenarios) or a .json file")
-    p.add_argument("--policy", default="mbb", help="see mbsim policies")
+    add_scenario(p)
+    p.add_argument("--policy", default="mbb", choices=policies.names(), metavar="POLICY",
+                   help="one of mbsim policies (default mbb)")
     p.add_argument("--duration", type=number(0, 86_400, low_open=True), default=None,
                    help="simulated seconds (default: the scenario's)")
     p.add_argument("--seed", type=seed, default=1)
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_json(p, "the result")
     p.add_argument("--timeseries", action="store_true", help="include the per-second series in the JSON")
     add_set(p)
     add_max_requests(p)

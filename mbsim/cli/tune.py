@@ -8,9 +8,15 @@ from typing import Any
 
 from tqdm import tqdm
 
+from mbsim import policies
+from mbsim.argtypes import DEFAULT_SCENARIO
 from mbsim.cli.arguments import (
     add_allow_dirty,
+    add_json,
     add_max_requests,
+    add_out,
+    add_reps,
+    add_scenario,
     add_set,
     count,
     load_scenario,
@@ -20,60 +26,61 @@ from mbsim.cli.arguments import (
     split_sets,
 )
 from mbsim.errors import ConfigError
-from mbsim.metrics.registry import LATENCY_MEAN_MS, P99_MS, P999_MS, P9999_MS
+from mbsim.metrics import registry
 from mbsim.tables import fmt
+from mbsim.tuning import objective as obj
+from mbsim.tuning import samplers
 
 HELP = "search the mountain-bike settings (or a peer's) for a scenario and an SLO (Bayesian optimisation)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scenario", default=None,
-                   help="built-in scenario or a .json file (default tail-spike, or the terrain's)")
-    p.add_argument("--policy", default="mbb",
+    add_scenario(p, default=None, extra="; when not given, the --terrain's, else " + DEFAULT_SCENARIO)
+    p.add_argument("--policy", default="mbb", choices=policies.names(), metavar="POLICY",
                    help="whose parameters to search: mbb (default), mbb-literal, mbb-concurrency or a peer "
                         "(hystrix, resilience4j, sre, gradient2, vegas, envoy, gobreaker)")
     p.add_argument("--pareto", default=None, metavar="M1,M2",
                    help="search the trade-off front of two metrics, e.g. p99,fallback (Optuna multi-objective)")
-    p.add_argument("--terrain", default=None, help="preset scenario: spike, sustained, noisy")
-    p.add_argument("--mode", default=None, help="preset objective: conservative, aggressive")
-    p.add_argument("--objective", default=None, help="metric to minimise: p99, p999, p9999, mean")
+    p.add_argument("--terrain", default=None, choices=list(obj.TERRAINS), help="preset scenario")
+    p.add_argument("--mode", default=None, choices=list(obj.MODES), help="preset objective")
+    p.add_argument("--objective", default=None, choices=list(OBJECTIVES), help="metric to minimise (default p99)")
     p.add_argument("--min-success", type=number(0, 1), default=None, help="constraint: success ratio at least this")
     p.add_argument("--max-fallback", type=number(0, 1), default=None, help="constraint: snapshot share at most this")
     p.add_argument("--handling", choices=["penalty", "constraint"], default=None,
                    help="how a violated constraint counts (default penalty)")
     p.add_argument("--budget", type=count(1, 100_000), default=40, help="evaluations (default 40)")
-    p.add_argument("--backend", default=None,
+    p.add_argument("--backend", default=None, choices=samplers.BACKENDS,
                    help="skopt (default: GPs with the constraints modelled), skopt-penalty, optuna, sobol or random")
     p.add_argument("--sampler", default=None, help="optuna only: tpe (default) or gp; with --pareto: tpe or nsga2")
     p.add_argument("--name", default=None, help="study name (default SCENARIO-BACKEND)")
     p.add_argument("--resume", metavar="NAME", default=None, help="continue a study that was stopped")
     p.add_argument("--dask", metavar="ADDRESS", default=None, help="evaluate on a Dask scheduler (tcp://host:8786)")
     p.add_argument("--workers", type=count(1, 1024), default=None, help="local worker processes (default: all CPUs)")
-    p.add_argument("--seeds", type=count(1, 1000), default=2, help="CRN seeds per evaluation (default 2)")
+    add_reps(p, 2, 1, 1000, "replications per evaluation, on common random numbers")
     p.add_argument("--seed", type=seed, default=1)
     p.add_argument("--quick", action="store_true", help="6 s evaluations, for CI and notebooks")
     p.add_argument("--dims", default=None, help="comma-separated dimensions to search (default: all)")
     p.add_argument("--bounds", action="append", default=[], metavar="NAME=LOW:HIGH",
                    help="override a dimension's bounds")
-    p.add_argument("--root", default="data/studies", help="where studies live (default data/studies)")
+    add_out(p, "data/studies", "where studies live")
+    add_json(p, "the study's summary")
     add_set(p)
     add_allow_dirty(p)
     add_max_requests(p)
 
 
-_METRICS = {"p99": P99_MS, "p999": P999_MS, "p9999": P9999_MS, "mean": LATENCY_MEAN_MS}
+OBJECTIVES = registry.aliases(obj.OBJECTIVE_METRICS)  # p99, p9999, p999, mean
 
 
 def run(args: argparse.Namespace) -> int:
     from mbsim.params import override
-    from mbsim.tuning import objective as obj
     from mbsim.tuning import space, study
     from mbsim.tuning.executors import DaskExecutor, LocalExecutor
     from mbsim.tuning.storage import StudyStore
 
-    out_dir(args.root, args.allow_dirty)
+    out_dir(args.out, args.allow_dirty)
     if args.resume:
-        store = StudyStore(args.resume, args.root)
+        store = StudyStore(args.resume, args.out)
         cfg = study.StudyConfig.from_dict(store.load_config())
         resume = True
     else:
@@ -81,15 +88,13 @@ def run(args: argparse.Namespace) -> int:
         objective = objective or obj.Objective()
         changes = {}
         if args.objective is not None:
-            if args.objective not in _METRICS:
-                raise ConfigError(f"unknown objective {args.objective!r} (known: {', '.join(_METRICS)})")
-            changes["metric"] = _METRICS[args.objective]
+            changes["metric"] = OBJECTIVES[args.objective]
         for key, val in (("min_success", args.min_success), ("max_fallback", args.max_fallback),
                          ("handling", args.handling)):
             if val is not None:
                 changes[key] = val
         objective = override(objective, changes)
-        scenario = args.scenario or scen_preset or "tail-spike"
+        scenario = args.scenario or scen_preset or DEFAULT_SCENARIO
         spec = None
         sc_sets, pol_sets = split_sets(args.set, args.policy)
         if pol_sets:
@@ -110,10 +115,10 @@ def run(args: argparse.Namespace) -> int:
         label = "" if args.policy == "mbb" else f"{args.policy}-"
         name = args.name or (f"{scenario}-{label}{'pareto' if pareto else backend}{'-quick' if args.quick else ''}")
         cfg = study.StudyConfig(name=name, scenario=scenario, objective=objective, dims=dims, budget=args.budget,
-                                backend=backend, sampler=args.sampler, seed=args.seed, n_seeds=args.seeds,
+                                backend=backend, sampler=args.sampler, seed=args.seed, n_seeds=args.reps,
                                 quick=args.quick, batch=max(1, args.workers or 2), policy=args.policy,
                                 scenario_spec=spec, pareto=pareto)
-        store = StudyStore(name, args.root)
+        store = StudyStore(name, args.out)
         resume = False
     executor = DaskExecutor(args.dask) if args.dask else LocalExecutor(args.workers)
     cfg.batch = max(cfg.batch, 1)

@@ -6,15 +6,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mbsim.cli.arguments import add_allow_dirty, count, seed
+from mbsim.cli.arguments import add_allow_dirty, add_json, add_out, add_scenario, count, seed
 from mbsim.verify.scope import VERIFIED, needs_testbed
 
 HELP = "run scenarios on a real testbed (namespaces, UDP server, the horn) and compare with the model"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--scenario", default="db-down",
-                   help="loss12, db-down, tail-spike, partition (comma-separated, or all), or a .json file")
+    add_scenario(p, many=True, extra=f"; verified: {', '.join(VERIFIED)}, or all")
     p.add_argument("--settings", default=None, help="settings.json to verify (default: the article's)")
     p.add_argument("--arms", default=None, help="comma-separated: none, breaker, horn (default: all three)")
     p.add_argument("--quick", action="store_true", help="10 s runs, a shorter load sweep")
@@ -25,9 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=seed, default=1)
     p.add_argument("--retries", type=count(0, 10), default=2,
                    help="repeats of a run whose validity gates fail (default 2)")
-    p.add_argument("--out", default="data/verification", help="where results go (default data/verification)")
-    p.add_argument("--no-save", action="store_true", help="write nothing, print only")
-    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    add_out(p, "data/verification", "where results go; - writes nothing, prints only")
+    add_json(p)
     add_allow_dirty(p)
 
 
@@ -54,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--scenario names no scenario")
     arms = arms_mod.get(args.arms)
     settings = load_settings(args.settings) if args.settings else SettingsFile()
-    if not args.no_save:
+    save = args.out != "-"
+    if save:
         out_dir(args.out, args.allow_dirty)
     needs_testbed("mbsim verify")
     from mbsim.verify import calibrate
@@ -75,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     doc = vrun.verify(scenarios, arms, settings, seed=args.seed, quick=args.quick, cal=cal, sweep=args.sweep,
                       pinning=not args.no_pinning_check, retries=args.retries, progress=say)
     command = "mbsim " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "mbsim verify"
-    if not args.no_save:
+    if save:
         files = vrun.write(doc, Path(args.out), command)
         say("written: " + ", ".join(str(p) for p in files.values()))
     record = vrun.public(vrun.strip_curves(doc))

@@ -142,7 +142,16 @@ class Applied:
         self.log({"type": "detached", "removed": len(removed)})
 
 
-def run_apply(args: Any, out: TextIO) -> int:
+def human(rec: dict[str, Any]) -> str:
+    """One log record as a line for a person: its type, then its fields."""
+    from mbsim.tables import fmt
+
+    fields = ", ".join(f"{k.replace('_', ' ')} {fmt(v) if isinstance(v, float) else v}"
+                       for k, v in rec.items() if k != "type")
+    return f"{rec.get('type', 'event')}: {fields}" if fields else str(rec.get("type", "event"))
+
+
+def run_apply(args: Any, out: TextIO, as_json: bool = True) -> int:
     """The CLI's apply: stream JSON lines until Ctrl-C, SIGTERM or ``--duration``. A signal
     during the setup stops it as soon as the step at hand (a compile) returns."""
     stop = {"flag": False}
@@ -153,7 +162,7 @@ def run_apply(args: Any, out: TextIO) -> int:
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
 
     def log(rec: dict[str, Any]) -> None:
-        out.write(json.dumps(rec, default=str) + "\n")
+        out.write((json.dumps(rec, default=str) if as_json else human(rec)) + "\n")
         out.flush()
 
     try:

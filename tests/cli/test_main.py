@@ -75,8 +75,8 @@ def test_every_subcommand_has_help():
 
 
 def test_bench_tune_smoke(tmp_path):
-    r = run("bench", "tune", "--budget", "2", "--factor", "2", "--bo-runs", "1", "--problems", "four", "--json",
-            "--save", str(tmp_path / "t.json"))
+    r = run("bench", "tune", "--budget", "2", "--factor", "2", "--reps", "1", "--problems", "four", "--json",
+            "--out", str(tmp_path / "t.json"))
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)["problems"][0]
     assert d["random_evaluations"] == 4
@@ -92,7 +92,7 @@ def test_bench_tune_smoke(tmp_path):
 
 def test_bench_sim_smoke():
     """The figures and the ratio are there (speed itself is never asserted in a test)."""
-    r = run("bench", "sim", "--duration", "0.5", "--repeats", "1", "--json")
+    r = run("bench", "sim", "--duration", "0.5", "--reps", "1", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["ratio"] == pytest.approx(out["full_model_req_per_s"] / out["bare_mm1_req_per_s"])

@@ -37,7 +37,7 @@ def rig():
 def apply_cmd(rig, exported, *extra, snapshot=None):
     return [sys.executable, "-m", "mbsim", "apply", str(exported / "out"), "--netns", rig.client_ns, "--dev",
             rig.client_dev, "--upstream", UPSTREAM, "--snapshot", str(snapshot or exported / "snapshot.json"),
-            *extra]
+            "--json", *extra]
 
 
 def start_apply(rig, exported, *extra):

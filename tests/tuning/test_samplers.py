@@ -182,7 +182,7 @@ def test_peer_tuning_respects_the_declared_ranges(policy):
 
 def test_tune_a_peer_from_the_command_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mbsim", "tune", "--policy", "hystrix", "--quick", "--budget", "3",
-                        "--seeds", "1", "--workers", "1", "--root", str(tmp_path), "--name", "h"],
+                        "--reps", "1", "--workers", "1", "--out", str(tmp_path), "--name", "h"],
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     recs = [json.loads(line) for line in (tmp_path / "h" / "evaluations.jsonl").read_text().splitlines()]
@@ -198,7 +198,7 @@ def test_tune_a_peer_from_the_command_line(tmp_path):
 
 def test_a_policy_with_nothing_to_tune_says_so(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mbsim", "tune", "--policy", "none", "--quick", "--budget", "2",
-                        "--root", str(tmp_path)],
+                        "--out", str(tmp_path)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "policy 'none' declares nothing to tune (tunable: " in r.stderr
 
@@ -231,7 +231,7 @@ def test_toy_two_objective_front_is_recovered():
 def test_pareto_study_writes_the_front_and_exports_a_trial(tmp_path):
     root = tmp_path / "studies"
     r = subprocess.run([sys.executable, "-m", "mbsim", "tune", "--pareto", "p99,fallback", "--quick", "--budget", "6",
-                        "--seeds", "1", "--workers", "1", "--root", str(root), "--name", "f",
+                        "--reps", "1", "--workers", "1", "--out", str(root), "--name", "f",
                         "--dims", "fallback.deadline_ms,buffer.capacity_max"], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr

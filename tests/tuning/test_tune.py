@@ -76,7 +76,7 @@ def test_objective_penalties():
 
 def test_kill_and_resume_loses_and_repeats_nothing(tmp_path):
     root = tmp_path / "studies"
-    args = ["tune", "--quick", "--budget", "14", "--name", "k", "--root", str(root), "--seeds", "1",
+    args = ["tune", "--quick", "--budget", "14", "--name", "k", "--out", str(root), "--reps", "1",
             "--workers", "2", "--dims", ",".join(DIMS)]
     p = subprocess.Popen([sys.executable, "-m", "mbsim", *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     evals = root / "k" / "evaluations.jsonl"
@@ -91,7 +91,7 @@ def test_kill_and_resume_loses_and_repeats_nothing(tmp_path):
     n_before = before.count(b"\n")
     assert 4 <= n_before < 14
     assert not (root / "k" / "settings.json").exists()
-    r = mbsim("tune", "--resume", "k", "--root", str(root), "--workers", "2")
+    r = mbsim("tune", "--resume", "k", "--out", str(root), "--workers", "2")
     assert r.returncode == 0, r.stderr
     after = evals.read_bytes()
     assert after.startswith(before[: before.rfind(b"\n") + 1])  # finished results untouched
@@ -107,7 +107,7 @@ def test_dask_local_cluster(tmp_path):
     from distributed import LocalCluster
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None) as cluster:
-        r = mbsim("tune", "--quick", "--budget", "4", "--name", "d", "--root", str(tmp_path), "--seeds", "1",
+        r = mbsim("tune", "--quick", "--budget", "4", "--name", "d", "--out", str(tmp_path), "--reps", "1",
                   "--dims", ",".join(DIMS), "--dask", cluster.scheduler_address)
     assert r.returncode == 0, r.stderr
     assert len(StudyStore("d", tmp_path).load_evaluations()) == 4
@@ -125,7 +125,7 @@ def test_dask_local_cluster(tmp_path):
     (["--resume", "ghost"], "no study 'ghost'"),
 ])
 def test_bad_input(tmp_path, args, message):
-    r = mbsim("tune", "--quick", "--root", str(tmp_path), *args)
+    r = mbsim("tune", "--quick", "--out", str(tmp_path), *args)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
@@ -136,11 +136,11 @@ def test_corrupt_study_names_the_file_and_keeps_results(tmp_path):
     run(cfg, store, LocalExecutor(1))
     good = store.evals_path.read_bytes()
     store.evals_path.write_bytes(good + b"{not json}\n")
-    r = mbsim("tune", "--resume", "c", "--root", str(tmp_path))
+    r = mbsim("tune", "--resume", "c", "--out", str(tmp_path))
     assert r.returncode == 2 and f"{store.evals_path}:3" in r.stderr
     assert store.evals_path.read_bytes() == good + b"{not json}\n"  # nothing rewritten
     store.config_path.write_text("{")
-    r = mbsim("tune", "--resume", "c", "--root", str(tmp_path))
+    r = mbsim("tune", "--resume", "c", "--out", str(tmp_path))
     assert r.returncode == 2 and "study.json" in r.stderr
 
 

@@ -208,7 +208,7 @@ def test_sigterm_tears_down_a_running_verification(tmp_path):
                     "kernel_answer_us": {"samples": [5.0]}, "user_answer_us": {"samples": [50.0]}},
                    tmp_path / "c.json")
     p = subprocess.Popen([sys.executable, "-m", "mbsim", "verify", "--scenario", str(_scenario_file(tmp_path)),
-                          "--arms", "horn", "--no-pinning-check", "--no-save", "--calibration",
+                          "--arms", "horn", "--no-pinning-check", "--out", "-", "--calibration",
                           str(tmp_path / "c.json")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and set(_ours()) == before:
