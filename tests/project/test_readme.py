@@ -24,3 +24,19 @@ def test_the_policies_line_names_policies_that_exist():
     assert line
     named = re.findall(r"[a-z0-9][a-z0-9-]*", line.group(1).split("(")[0])
     assert named and set(named) <= set(policies.names())
+
+
+def test_the_layout_table_lists_the_import_contract_s_layers_in_order():
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    contract = next(c for c in tomllib.loads((root / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+                    if c["type"] == "layers")
+    declared = [name.strip() for layer in contract["layers"] for name in layer.split("|")]
+    table = re.findall(r"^\| (\d+) \| `mbsim/(\w+)/` \|", README, re.M)
+    assert [name for _, name in table] == declared
+    # siblings in one layer of the contract share a number in the table, and numbers fall going down
+    numbers = {name: int(n) for n, name in table}
+    for layer in contract["layers"]:
+        assert len({numbers[n.strip()] for n in layer.split("|")}) == 1
+    assert [int(n) for n, _ in table] == sorted((int(n) for n, _ in table), reverse=True)
