@@ -2,8 +2,8 @@ import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+import machine_lock
 import pytest
-from machine_lock import machine
 
 from mbsim.deploy.export import export
 from mbsim.formats import snapshot_file as snapshot
@@ -20,6 +20,11 @@ def exported(tmp_path_factory):
     return d
 
 
+def pytest_configure(config):
+    machine_lock.configure()
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     """Every ``serial`` test (and every ``bpf`` one: they share the kernel's pins and the
     testbed's namespaces) goes to one xdist worker (``--dist loadgroup``)."""
@@ -32,6 +37,9 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    """A ``serial`` test has the machine to itself; the others share it (tests/machine_lock.py)."""
-    with machine(exclusive=item.get_closest_marker("serial") is not None):
+    """An ordinary test shares the machine; a measured testbed run takes it whole (tests/machine_lock.py)."""
+    if item.get_closest_marker("serial") is not None:
+        yield
+        return
+    with machine_lock.shared():
         yield

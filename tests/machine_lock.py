@@ -1,51 +1,33 @@
-"""Tests that need the whole machine, under pytest-xdist.
+"""Tests that need the machine, under pytest-xdist.
 
-The suite runs on every core (``-n auto``). A test marked ``serial`` (the testbed, the
-rig, the timing-sensitive ones: they pin the generator and the server to the two CPUs and
-gate on lateness) must not share the machine with anything. Every test takes a lock
-around its whole run (set-up, call, tear-down): a shared one for ordinary tests, an
-exclusive one for ``serial`` tests, which all go to one worker (xdist group ``serial``).
-
-Two flock files make it fair: a serial test first takes the *gate* exclusively, so that
-no ordinary test starts after it asked, then the *machine* lock exclusively, which it gets
-as soon as the ordinary tests already running have ended. An ordinary test passes the gate
-(shared, held for an instant) and holds the machine lock shared while it runs.
+The suite runs on every core (``-n auto``). Measurements that gate on microseconds (every
+testbed run) must not share the machine with anything: they take :mod:`mbsim.exclusive`'s
+lock exclusively, in whatever process runs them (a test, ``mbsim run``, a notebook's
+kernel). ``MBSIM_EXCLUSIVE_LOCK`` names the lock's directory for the whole run, so the
+processes the tests start find it too. Every ordinary test holds the lock shared while it
+runs (set-up, call, tear-down). A test marked ``serial`` (and every ``bpf`` test: they share
+the kernel's state, the namespaces and mbsim's record of attachments) runs on one worker,
+one at a time, and holds no lock itself: only its measured runs do, so its compiles and
+simulations overlap the other tests.
 """
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+
+from mbsim import exclusive
 
 
-def _lock_dir() -> Path | None:
+def configure() -> None:
+    """Name the lock's directory for this test run (every xdist worker the same one)."""
     run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
-    if not run or not os.environ.get("PYTEST_XDIST_WORKER"):
-        return None  # not under xdist: nothing runs beside this test
-    return Path(tempfile.gettempdir()) / f"mbsim-tests-{run}"
+    if run and os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ[exclusive.ENV] = os.path.join(tempfile.gettempdir(), f"mbsim-tests-{run}")
 
 
 @contextlib.contextmanager
-def machine(exclusive: bool) -> Iterator[None]:
-    d = _lock_dir()
-    if d is None:
+def shared() -> Iterator[None]:
+    with exclusive.machine(exclusive=False):
         yield
-        return
-    d.mkdir(exist_ok=True)
-    with open(d / "gate", "a") as gate, open(d / "machine", "a") as whole:
-        if exclusive:
-            fcntl.flock(gate, fcntl.LOCK_EX)
-            fcntl.flock(whole, fcntl.LOCK_EX)
-        else:
-            fcntl.flock(gate, fcntl.LOCK_SH)
-            fcntl.flock(whole, fcntl.LOCK_SH)
-            fcntl.flock(gate, fcntl.LOCK_UN)
-        try:
-            yield
-        finally:
-            fcntl.flock(whole, fcntl.LOCK_UN)
-            if exclusive:
-                fcntl.flock(gate, fcntl.LOCK_UN)

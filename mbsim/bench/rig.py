@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from mbsim import exclusive
 from mbsim.argtypes import count, number
 from mbsim.verify import calibrate, gates, measure
 from mbsim.verify.arms import ARMS
@@ -56,7 +57,7 @@ def bench_rig(duration_s: float = 2.0, rounds: int = 2000, progress: Any=lambda 
                 break  # two rates in a row it could not hold: stop climbing
         progress("kernel against user-space answers, one run")
         q: mp.Queue[Any] = mp.get_context("fork").Queue()
-        with tb.background(echo(1000.0, 1.0), ARMS["horn"], seed=1, sidecar=True):
+        with exclusive.machine(), tb.background(echo(1000.0, 1.0), ARMS["horn"], seed=1, sidecar=True):
             p = mp.get_context("fork").Process(target=calibrate._ping_pong, args=(tb.rig.client_ns, rounds, q, 1),
                                                daemon=True)
             p.start()

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from mbsim import exclusive
 from mbsim.errors import ConfigError
 from mbsim.formats import wire as P
 from mbsim.formats.settings_file import SettingsFile
@@ -113,7 +114,7 @@ def calibrate(settings: SettingsFile | None = None, rounds: int = 2000, rate_rps
         progress("user-space answers (plain-breaker arm, held open)")
         user_run = tb.run(echo, ARMS["breaker"], seed=3, force_open=True)
         progress("round trips in one run: base, kernel answer, user-space answer")
-        with tb.background(echo, ARMS["horn"], seed=1, sidecar=True):
+        with exclusive.machine(), tb.background(echo, ARMS["horn"], seed=1, sidecar=True):
             q: mp.Queue[Any] = mp.get_context("fork").Queue()
             p = mp.get_context("fork").Process(target=_ping_pong, args=(tb.rig.client_ns, rounds, q, 1), daemon=True)
             p.start()

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from mbsim import exclusive
 from mbsim.deploy.export import export
 from mbsim.engine import draws as draws_mod
 from mbsim.errors import MbsimError
@@ -212,7 +213,8 @@ class Testbed:
         cpu = self.cpus()
         r = self.rig
         start = _FORK.RawValue("q", 0)  # scenario time 0, chosen once every process is up
-        with self.services(sc, arm, seed, start, reqs) as svc:
+        # the machine to itself while it measures, where $MBSIM_EXCLUSIVE_LOCK asks for it
+        with exclusive.machine(), self.services(sc, arm, seed, start, reqs) as svc:
             if force_open and svc.applied is not None:
                 svc.applied.controller.force(H.OPEN)  # type: ignore[union-attr]
             ccfg = ClientConfig(arm, sc.client, self.settings.breaker, self.settings.fallback.deadline_ms,

@@ -33,7 +33,7 @@ def test_done_when_command_prints_every_metric():
 
 @pytest.mark.parametrize("args, message", [
     (["simulate", "--scenario", "nope"], "unknown scenario 'nope'"),
-    (["simulate", "--policy", "nope"], "unknown policy 'nope'"),
+    (["simulate", "--policy", "nope"], "argument --policy: invalid choice: 'nope'"),
     (["simulate", "--set", "workload.rate_rps=-5"], "workload.rate_rps must be positive"),
     (["simulate", "--set", "buffer.window_min_ms=300"], "window_min_ms (300) > window_max_ms (200)"),
     (["simulate", "--set", "buffer.capacity_min=512"], "capacity_min (512) > capacity_max (256)"),
@@ -42,7 +42,7 @@ def test_done_when_command_prints_every_metric():
     (["simulate", "--set", "bogus=1"], "unknown parameter 'bogus'"),
     (["simulate", "--policy", "none", "--set", "buffer.window_min_ms=60"], "policy 'none' has"),
     (["simulate", "--duration", "-3"], "--duration: must be a number in (0, 86400]"),
-    (["bench", "nothing"], "unknown benchmark"),
+    (["bench", "nothing"], "argument TARGET: invalid choice: 'nothing' (choose from 'sim', 'bpf', 'tune', 'rig')"),
     (["simulate", "--seed", "x"], "a seed is an integer in [0, 2**63)"),
 ])
 def test_bad_input_is_one_line_without_traceback(args, message):

@@ -35,9 +35,9 @@ def rig():
 
 
 def apply_cmd(rig, exported, *extra, snapshot=None):
-    return [sys.executable, "-m", "mbsim", "apply", str(exported / "out"), "--netns", rig.client_ns, "--dev",
-            rig.client_dev, "--upstream", UPSTREAM, "--snapshot", str(snapshot or exported / "snapshot.json"),
-            "--json", *extra]
+    return [sys.executable, "-m", "mbsim", "apply", str(exported / "out"), "--json", "--netns", rig.client_ns,
+            "--dev", rig.client_dev, "--upstream", UPSTREAM, "--snapshot", str(snapshot or exported / "snapshot.json"),
+            *extra]
 
 
 def start_apply(rig, exported, *extra):

@@ -199,8 +199,8 @@ def test_controller_retunes_in_place_and_breaker_opens_on_errors(rig, exported):
 
 
 def _apply_cmd(rig, exported, *extra):
-    return [sys.executable, "-m", "mbsim", "apply", str(exported / "out"), "--netns", rig.client_ns, "--dev",
-            rig.client_dev, "--upstream", UPSTREAM, "--snapshot", str(exported / "snapshot.json"), "--json", *extra]
+    return [sys.executable, "-m", "mbsim", "apply", str(exported / "out"), "--json", "--netns", rig.client_ns,
+            "--dev", rig.client_dev, "--upstream", UPSTREAM, "--snapshot", str(exported / "snapshot.json"), *extra]
 
 
 def _wait_attached(rig, want=True, timeout=30):

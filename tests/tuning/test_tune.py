@@ -118,10 +118,10 @@ def test_dask_local_cluster(tmp_path):
     (["--dims", "buffer.nope"], "unknown dimension 'buffer.nope'"),
     (["--dims", "fallback.deadline_ms", "--bounds", "fallback.deadline_ms=9:3"], "bounds inverted"),
     (["--budget", "0"], "--budget: must be in [1, 100,000]"),
-    (["--backend", "hyperopt"], "unknown backend 'hyperopt'"),
-    (["--terrain", "mud"], "unknown terrain 'mud'"),
+    (["--backend", "hyperopt"], "argument --backend: invalid choice: 'hyperopt'"),
+    (["--terrain", "mud"], "argument --terrain: invalid choice: 'mud'"),
     (["--bounds", "fallback.deadline_ms=3"], "NAME=LOW:HIGH"),
-    (["--objective", "p42"], "unknown objective 'p42'"),
+    (["--objective", "p42"], "argument --objective: invalid choice: 'p42'"),
     (["--resume", "ghost"], "no study 'ghost'"),
 ])
 def test_bad_input(tmp_path, args, message):
