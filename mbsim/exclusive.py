@@ -17,7 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ENV = "MBSIM_EXCLUSIVE_LOCK"
-_held = {"depth": 0}  # this process already holds it exclusively: nested sections pass through
+# this process already holds it: a nested section passes through (an exclusive request under
+# this process's own shared hold would wait for itself)
+_held = {"depth": 0}
 
 
 @contextlib.contextmanager
@@ -39,11 +41,11 @@ def machine(exclusive: bool = True, directory: str | Path | None = None) -> Iter
             fcntl.flock(gate, fcntl.LOCK_SH)
             fcntl.flock(whole, fcntl.LOCK_SH)
             fcntl.flock(gate, fcntl.LOCK_UN)
+            _held["depth"] += 1
         try:
             yield
         finally:
-            if exclusive:
-                _held["depth"] -= 1
+            _held["depth"] -= 1
             fcntl.flock(whole, fcntl.LOCK_UN)
             if exclusive:
                 fcntl.flock(gate, fcntl.LOCK_UN)
