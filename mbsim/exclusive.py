@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ENV = "MBSIM_EXCLUSIVE_LOCK"
-# this process already holds it: a nested section passes through (an exclusive request under
-# this process's own shared hold would wait for itself)
-_held = {"depth": 0}
+# locks this process already holds, by directory: a nested section passes through (an
+# exclusive request under this process's own shared hold would wait for itself)
+_held: dict[str, int] = {}
 
 
 @contextlib.contextmanager
@@ -27,7 +27,8 @@ def machine(exclusive: bool = True, directory: str | Path | None = None) -> Iter
     """Hold the machine exclusively (a measurement) or shared (cooperating work) while the
     block runs; a no-op when neither ``directory`` nor ``$MBSIM_EXCLUSIVE_LOCK`` is set."""
     where = directory or os.environ.get(ENV)
-    if not where or _held["depth"]:
+    key = str(Path(where).resolve()) if where else ""
+    if not where or _held.get(key):
         yield
         return
     d = Path(where)
@@ -36,16 +37,15 @@ def machine(exclusive: bool = True, directory: str | Path | None = None) -> Iter
         if exclusive:
             fcntl.flock(gate, fcntl.LOCK_EX)
             fcntl.flock(whole, fcntl.LOCK_EX)
-            _held["depth"] += 1
         else:
             fcntl.flock(gate, fcntl.LOCK_SH)
             fcntl.flock(whole, fcntl.LOCK_SH)
             fcntl.flock(gate, fcntl.LOCK_UN)
-            _held["depth"] += 1
+        _held[key] = _held.get(key, 0) + 1
         try:
             yield
         finally:
-            _held["depth"] -= 1
+            _held[key] -= 1
             fcntl.flock(whole, fcntl.LOCK_UN)
             if exclusive:
                 fcntl.flock(gate, fcntl.LOCK_UN)

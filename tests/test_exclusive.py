@@ -17,7 +17,7 @@ def _hold_shared(d: str, held: mp.synchronize.Event, release: mp.synchronize.Eve
 
 
 def _take_shared(d: str, got: mp.synchronize.Event) -> None:
-    exclusive._held["depth"] = 0  # an independent process (a fork of a holder would pass through)
+    exclusive._held.clear()  # an independent process (a fork of a holder would pass through)
     with exclusive.machine(exclusive=False, directory=d):
         got.set()
 

@@ -136,22 +136,29 @@ def test_the_gates_catch_a_broken_generator(testbed, broken):
 
 
 def test_a_normal_run_passes_its_gates_where_the_machine_allows_it(testbed):
-    """Needs a quiet machine: the lateness gate (p99 <= 25 us) reads this machine's scheduling.
-    Three runs, as verify makes; if every one fails on lateness alone, the machine is measured
-    too noisy for the gate and the test skips, saying by how much. Any other gate failing fails."""
+    """Needs a quiet machine: the gates read this machine's scheduling (lateness p99 <= 25 us;
+    a host stall of milliseconds also bends the arrival gaps). Up to three runs, as verify
+    makes. If every run that failed was measured noisy (lateness p99 over its limit, or a stall
+    over 1 ms), the test skips with those figures; a failure on a quiet run fails."""
     sc = short("loss12", 2.5)
-    late = []
+    seen = []
     for _attempt in range(3):
         good = testbed.run(sc, ARMS["none"], seed=5)
         o = measure.outcomes(good, None)
-        gs, _ = gates.check(o, good.arrays["planned"], *window(good, sc), True)
+        start, end = window(good, sc)
+        gs, _ = gates.check(o, good.arrays["planned"], start, end, True)
         if gates.passed(gs):
             return
-        others = [g.as_dict() for g in gs if not g.passed and g.name != "lateness"]
-        assert not others, others
-        late.append(next(g.value for g in gs if g.name == "lateness"))
-    pytest.skip(f"machine too noisy for the lateness gate: generator lateness p99 "
-                f"{', '.join(f'{x:.0f}' for x in late)} us in 3 runs (limit {gates.LATENESS_P99_US:g} us)")
+        w = (good.arrays["planned"] >= start) & (good.arrays["planned"] < end)
+        late_us = o.lateness_ns[w] / 1e3
+        p99, worst = float(np.percentile(late_us, 99)), float(late_us.max())
+        failed = [g.name for g in gs if not g.passed]
+        noisy = p99 > gates.LATENESS_P99_US or worst > 1000.0
+        seen.append((failed, p99, worst, noisy))
+        assert noisy, f"a quiet run (lateness p99 {p99:.0f} us, max {worst:.0f} us) failed {failed}"
+    pytest.skip("machine too noisy for the gates: " + "; ".join(
+        f"run {k + 1} failed {', '.join(f)} with lateness p99 {p:.0f} us (limit {gates.LATENESS_P99_US:g}), "
+        f"max {m:.0f} us" for k, (f, p, m, _n) in enumerate(seen)))
 
 
 def test_calibration_is_measured_stored_and_fed_to_the_simulator(tmp_path):
