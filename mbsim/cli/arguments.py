@@ -57,7 +57,29 @@ def out_dir(path: str | Path, allow_dirty: bool = False) -> Path:
         if parent.exists() and not parent.is_dir():
             raise ConfigError(f"{parent} is a file, so {out} cannot be a directory")
     guard_write(out, allow_dirty)
+    _probe(out, out)
     return out
+
+
+def _probe(directory: Path, target: Path) -> None:
+    """Write a file in ``directory`` now, making the directory for the probe and removing what
+    the probe made: a place that cannot be written fails in one line before any work, not after
+    it (``--out /proc/x``), and a refused run leaves nothing behind."""
+    import tempfile
+
+    made = [d for d in (directory, *directory.parents) if not d.exists()]
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".mbsim-probe-"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot write to {target}: {exc.strerror or exc}") from None
+    finally:
+        for d in made:  # deepest first
+            try:
+                d.rmdir()
+            except OSError:
+                pass
 
 
 def out_file(path: str | Path, allow_dirty: bool = False) -> Path:
@@ -72,6 +94,7 @@ def out_file(path: str | Path, allow_dirty: bool = False) -> Path:
         if parent.exists() and not parent.is_dir():
             raise ConfigError(f"{parent} is a file, so {out} cannot be written")
     guard_write(out, allow_dirty)
+    _probe(out.parent, out)
     return out
 
 
