@@ -28,8 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from mbsim.verify.scope import needs_testbed
 
     settings = load_settings(args.settings) if args.settings else SettingsFile()
+    needs_testbed("mbsim calibrate")  # first: without root, that is what to say
     out_file(args.out, args.allow_dirty)
-    needs_testbed("mbsim calibrate")
     doc = calibrate.calibrate(settings, args.samples, args.rate, args.duration,
                               progress=lambda m: print(f"[calibrate] {m}", file=sys.stderr, flush=True))
     path = calibrate.save(doc, args.out)

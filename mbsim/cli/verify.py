@@ -52,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--scenario names no scenario")
     arms = arms_mod.get(args.arms)
     settings = load_settings(args.settings) if args.settings else SettingsFile()
+    needs_testbed("mbsim verify")  # first: without root, that is what to say
     save = args.out != "-"
     if save:
         out_dir(args.out, args.allow_dirty)
-    needs_testbed("mbsim verify")
     from mbsim.verify import calibrate
     from mbsim.verify import run as vrun
 
