@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     print("| stage | goal | measured | verdict |\n|---|---|---|---|")
     for s in stages:
         for g in s.goals:
-            print(f"| {s.key} | {g['goal']} | {g.get('value', '')} | {'met' if g['met'] else 'MISSED'} |")
+            verdict = g.get("status") or ("met" if g["met"] else "missed")
+            print(f"| {s.key} | {g['goal']} | {g.get('value', '')} | {verdict.replace('missed', 'MISSED')} |")
         if s.skipped:
             print(f"| {s.key} | (stage skipped) | {s.skipped} | skipped |")
     print(f"\nreport: {files['html']} (offline; open it in a browser); everything as JSON: {files['json']}")

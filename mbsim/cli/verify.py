@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mbsim.cli.arguments import add_allow_dirty, add_json, add_out, add_scenario, count, seed
+from mbsim.cli.arguments import add_allow_dirty, add_json, add_out, add_reps, add_scenario, count, seed
 from mbsim.verify.scope import VERIFIED, needs_testbed
 
 HELP = "run scenarios on a real testbed (namespaces, UDP server, the horn) and compare with the model"
@@ -20,10 +20,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sweep", action="store_true", help="also the load sweep: utilisation 20-95 %%")
     p.add_argument("--no-pinning-check", action="store_true", help="skip the unpinned repeat of one run")
     p.add_argument("--calibration", default=None,
-                   help="calibration file (default data/calibration/calibration.json; measured now if missing)")
-    p.add_argument("--seed", type=seed, default=1)
-    p.add_argument("--retries", type=count(0, 10), default=2,
-                   help="repeats of a run whose validity gates fail (default 2)")
+                   help="calibration file (default data/calibration/this-machine.json); used only on the machine and "
+                        "boot that measured it, else this machine is calibrated first")
+    p.add_argument("--seed", type=seed, default=1, help="the first run's seed; run k uses seed + k (default 1)")
+    add_reps(p, 3, 1, 100, "runs of each scenario and arm, on distinct seeds: errors get an interval across them")
+    p.add_argument("--retries", type=count(0, 10), default=0,
+                   help="repeats of a run whose generator gates fail (default 0: the realized-send prediction "
+                        "carries such a run)")
     add_out(p, "data/verification", "where results go; - writes nothing, prints only")
     add_json(p)
     add_allow_dirty(p)
@@ -62,17 +65,10 @@ def run(args: argparse.Namespace) -> int:
     def say(msg: str) -> None:
         print(f"[verify] {msg}", file=sys.stderr, flush=True)
 
-    cal_path = Path(args.calibration) if args.calibration else calibrate.DEFAULT_PATH
-    if cal_path.is_file():
-        cal = calibrate.load(cal_path)
-        say(f"calibration from {cal_path}")
-    elif args.calibration:
-        raise ConfigError(f"{cal_path}: no such calibration file")
-    else:
-        say("no calibration yet: measuring the testbed's constants first (mbsim calibrate stores them)")
-        cal = calibrate.calibrate(rounds=500, duration_s=3.0, progress=say)
+    cal = calibrate.for_this_machine(args.calibration,
+                                     lambda: calibrate.calibrate(rounds=500, duration_s=3.0, progress=say), say)
     doc = vrun.verify(scenarios, arms, settings, seed=args.seed, quick=args.quick, cal=cal, sweep=args.sweep,
-                      pinning=not args.no_pinning_check, retries=args.retries, progress=say)
+                      pinning=not args.no_pinning_check, retries=args.retries, reps=args.reps, progress=say)
     command = "mbsim " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "mbsim verify"
     if save:
         files = vrun.write(doc, Path(args.out), command)

@@ -47,12 +47,23 @@ def lossy(sc: Scenario) -> bool:
                 or f.requested("request") or f.requested("response"))
 
 
-def width(sc: Scenario) -> int:
-    """Fields per draws tuple: the loss fields only where a packet can be lost (or where
-    per-request faults follow them)."""
+def _base_width(sc: Scenario) -> int:
     if sc.faults.per_request:
         return EXTRA + len(sc.faults.per_request)
     return EXTRA if lossy(sc) else LOSS_REQUEST
+
+
+def rtt_field(sc: Scenario) -> int | None:
+    """Index of the attempt's own round trip (s), when the network gives measured samples
+    (``network.rtt_samples_us``): the last field. None: every attempt takes ``rtt_ms``."""
+    return max(_base_width(sc), EXTRA) if sc.network.rtt_samples_us else None
+
+
+def width(sc: Scenario) -> int:
+    """Fields per draws tuple: the loss fields only where a packet can be lost (or where
+    per-request faults follow them), and a round trip last where it is drawn."""
+    k = rtt_field(sc)
+    return _base_width(sc) if k is None else k + 1
 
 
 @dataclass
@@ -78,6 +89,11 @@ def _columns(order: list[tuple[int, Callable[[int], np.ndarray]]], n: int, block
     return chain.from_iterable(blocks())
 
 
+def _choice(g: np.random.Generator, pool: np.ndarray) -> Callable[[int], np.ndarray]:
+    """``draw(n)``: n values drawn from ``pool`` with replacement."""
+    return lambda n: g.choice(pool, n)
+
+
 def draws(sc: Scenario, seed: int, block: int = streams.BLOCK) -> Draws:
     """The draws of ``sc`` at ``seed``."""
     rng = streams.spawn(seed)
@@ -100,6 +116,11 @@ def draws(sc: Scenario, seed: int, block: int = streams.BLOCK) -> Draws:
         base = len(streams.STREAMS) + 2 * k
         first.append((EXTRA + k, uniform(streams.child(seed, base))))
         retry.append((EXTRA + k, uniform(streams.child(seed, base + 1))))
+    at = rtt_field(sc)
+    if at is not None:  # streams of their own, beyond any per-request fault's
+        pool = np.asarray(sc.network.rtt_samples_us) / 1e6
+        for rows, index in ((first, streams.RTT_FIRST), (retry, streams.RTT_RETRY)):
+            rows.append((at, _choice(streams.child(seed, index), pool)))
     return Draws(
         gaps=arrival_gaps(sc.workload, rng["arrival"], rng["thinning"]),
         first=_columns(first, n, block),
@@ -117,5 +138,7 @@ def exact(sc: Scenario, gaps: Iterable[float] | None, services: Iterable[float] 
         d.gaps = chain(iter(gaps), repeat(float("inf")))
     if services is not None:
         tail = NEUTRAL[1:] + (1.0,) * len(sc.faults.per_request)
+        if rtt_field(sc) is not None:
+            tail += (sc.network.rtt_ms / 1e3,)
         d.first = ((s, *tail) for s in services)
     return d

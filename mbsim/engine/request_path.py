@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from simpy.events import NORMAL
 
-from mbsim.engine.draws import EXTRA, LOSS_REQUEST, LOSS_RESPONSE, SERVICE, SPIKE
+from mbsim.engine.draws import EXTRA, LOSS_REQUEST, LOSS_RESPONSE, SERVICE, SPIKE, rtt_field
 from mbsim.engine.events import Slot, schedule_target
 from mbsim.engine.request import ATTEMPT, GIVE_UP, INFLIGHT, JOB_DRAWS, JOB_QUEUED, POOLED, SENT, SETTLED, T0
 from mbsim.outcome import ERROR, SUCCESS
@@ -83,6 +83,7 @@ def slowdown(d: tuple[Any, ...], faults: Faults) -> float:
 def make_begin(m: Model) -> Callable[[tuple[Any, ...], float, Slot], float]:
     heap, eid = schedule_target(m.env)
     clock, queue, rtt, lf = m.clock, m.queue, m.rtt, m.sc.service.load
+    rtt_at = rtt_field(m.sc)  # None: every attempt takes the constant round trip
     spike_fraction, spike_factor, gain = m.spike_fraction, m.spike_factor, lf.gain
     slower, failing = scenario_faults(m, "service"), scenario_faults(m, "error")
 
@@ -107,7 +108,7 @@ def make_begin(m: Model) -> Callable[[tuple[Any, ...], float, Slot], float]:
         if clock.calm and not (failing and hit(d, failing)):
             slot._value = (job, s, False)
             heappush(heap, (now + s, NORMAL, next(eid), slot))
-            typed: float = (now + s) + rtt
+            typed: float = (now + s) + (rtt if rtt_at is None else d[rtt_at])
             return typed
         return m._disturbed(job, s, now, slot, bool(failing) and hit(d, failing))
 
@@ -188,6 +189,7 @@ def make_complete(m: Model, begin: Callable[[tuple[Any, ...], float, Slot], floa
     observe = adm.observe if adm is not None else None
     success = m.rec.success_lane  # needs the recorder's process (Model.start)
     rtt, lossy = m.rtt, m.lossy
+    rtt_at = rtt_field(m.sc)
     lost_on_response = scenario_faults(m, "response")
     OK, ERR = SUCCESS, ERROR
     drop = m.sc.service.drop_abandoned
@@ -231,7 +233,7 @@ def make_complete(m: Model, begin: Callable[[tuple[Any, ...], float, Slot], floa
             idle.append(ev)
         if not req[INFLIGHT] or req[ATTEMPT] != a:
             return  # the client stopped waiting for this attempt (a settled request is never inflight)
-        t_ans = now + rtt
+        t_ans = now + (rtt if rtt_at is None else d[rtt_at])
         if lossy:
             if d[LOSS_RESPONSE] < m.p_lr or clock.partitioned or hit(d, lost_on_response):
                 return  # lost on the response leg

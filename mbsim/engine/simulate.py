@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -18,13 +18,17 @@ from mbsim.world.scenario import Scenario
 
 def simulate(scenario: Scenario | str, policy: str = "mbb", params: Any = None, seed: int = 1,
              duration_s: float | None = None, overrides: Mapping[str, Any] | None = None,
-             max_requests: float | None = None) -> Result:
+             max_requests: float | None = None,
+             arrivals_s: Sequence[float] | np.ndarray | None = None) -> Result:
     """Simulate ``scenario`` (a Scenario or a built-in name) under ``policy``.
 
     ``params`` are the policy's parameters (dataclass, or a dict of changes to its
     defaults, deep-merged) and ``overrides`` dotted-path changes to them
     (``{"buffer.window_min_ms": 60}``). ``seed`` is an integer in [0, 2**63). A run
     expecting more than ``max_requests`` arrivals is refused (:mod:`mbsim.engine.budget`).
+    ``arrivals_s`` (s from time 0, ascending) replace the scenario's random arrivals: request
+    *i* arrives at ``arrivals_s[i]`` with every other draw of its own (the realized sends
+    of a testbed run, say), and nothing arrives after the last.
     """
     from mbsim.world.catalog import get as get_scenario
 
@@ -39,7 +43,13 @@ def simulate(scenario: Scenario | str, policy: str = "mbb", params: Any = None, 
     budget.check(sc, max_requests)
     protection = spec.build(p, sc, streams.spawn(seed)["policy"])
     t0 = time.perf_counter()
-    model, rec = run_model(sc, protection, seed)
+    gaps = None
+    if arrivals_s is not None:
+        t = np.asarray(arrivals_s, dtype=float)
+        if t.ndim != 1 or (t.size and (t[0] < 0 or np.any(np.diff(t) < 0) or not np.all(np.isfinite(t)))):
+            raise ConfigError("arrivals_s must be finite times >= 0 in ascending order (s)")
+        gaps = np.diff(t, prepend=0.0).tolist()
+    model, rec = run_model(sc, protection, seed, gaps=gaps)
     wall = time.perf_counter() - t0
     metrics = rec.summary(sc.duration_s - sc.warmup_s)
     buffer_info: dict[str, Any] = {}

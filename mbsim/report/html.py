@@ -28,7 +28,7 @@ th { background: #f3f3f3; } td:first-child, th:first-child { text-align: left; }
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { font-size: 0.85em; color: #555; }
 .met { color: #176f2c; font-weight: bold; } .missed { color: #b00020; font-weight: bold; }
-.skipped { color: #8a6d00; font-weight: bold; }
+.skipped, .not-measured { color: #8a6d00; font-weight: bold; }
 .note { background: #f7f7f7; border-left: 4px solid #999; padding: 0.5em 1em; }
 details { margin: 0.5em 0; } pre { font-size: 0.8em; overflow-x: auto; background: #fafafa; padding: 0.5em; }
 nav a { margin-right: 1em; }
@@ -93,12 +93,13 @@ class Page:
                           f"<figcaption>{esc(caption)}</figcaption></figure>")
 
     def goals(self, goals: Iterable[dict[str, Any]]) -> None:
-        """Goals as a table: what, the number, met / missed / skipped."""
+        """Goals as a table: what, the number, met / missed / skipped / not measured (and why)."""
         rows = []
         for g in goals:
             status = g.get("status") or ("met" if g.get("met") else "missed")
+            cls = status if status in ("met", "missed", "skipped") else "not-measured"
             rows.append(f'<tr><td>{esc(g["goal"])}</td><td>{esc(g.get("value", ""))}</td>'
-                        f'<td class="{esc(status)}">{esc(status)}</td></tr>')
+                        f'<td class="{cls}">{esc(status)}</td></tr>')
         self.parts.append("<table><thead><tr><th>goal</th><th>measured</th><th>verdict</th></tr></thead><tbody>"
                           + "".join(rows) + "</tbody></table>")
 

@@ -56,7 +56,7 @@ OVERLOAD_POLICIES = ("mbb", "mbb-literal", "none", "breaker", "hystrix-tuned", "
                      "gradient2-tuned", "vegas-tuned", "envoy-tuned", "sre-tuned", "gobreaker-tuned")
 QUICK_OVERLOAD_POLICIES = ("mbb", "mbb-literal", "none", "gradient2-tuned")
 CONFIG_KEYS = ("scenarios", "focus", "overload", "policies", "reps", "budget", "pareto_budget", "verify",
-               "verify_scenario", "slo", "seed")
+               "verify_scenario", "verify_reps", "verify_duration_s", "slo", "seed")
 
 
 @dataclass
@@ -72,6 +72,8 @@ class RunConfig:
     pareto_budget: int = 20
     verify: bool = True
     verify_scenario: str = "loss12"
+    verify_reps: int = 3  # testbed runs of each arm, on distinct seeds
+    verify_duration_s: float = 10.0  # each testbed run's length (s)
     slo: dict[str, Any] | None = None  # changes to the focus scenario's SLO
     seed: int = 1
     quick: bool = False
@@ -93,12 +95,15 @@ def load_config(path: str | Path) -> RunConfig:
     if unknown:
         raise ConfigError(f"{path}: unknown key {unknown[0]!r} (known: {', '.join(CONFIG_KEYS)})")
     cfg = RunConfig()
-    types = {"scenarios": list, "focus": str, "overload": str, "policies": list, "reps": int, "budget": int,
-             "pareto_budget": int, "verify": bool, "verify_scenario": str, "slo": dict, "seed": int}
+    types: dict[str, Any] = {
+        "scenarios": list, "focus": str, "overload": str, "policies": list, "reps": int, "budget": int,
+        "pareto_budget": int, "verify": bool, "verify_scenario": str, "verify_reps": int,
+        "verify_duration_s": (int, float), "slo": dict, "seed": int}
     for k, v in data.items():
         want = types[k]
-        if not isinstance(v, want) or (want is int and isinstance(v, bool)):
-            raise ConfigError(f"{path}: {k} must be {want.__name__}, got {json.dumps(v)[:40]}")
+        if not isinstance(v, want) or (want in (int, (int, float)) and isinstance(v, bool)):
+            name = "number" if isinstance(want, tuple) else want.__name__
+            raise ConfigError(f"{path}: {k} must be {name}, got {json.dumps(v)[:40]}")
         setattr(cfg, k, v)
     check(cfg, str(path))
     return cfg
@@ -125,7 +130,8 @@ def check(cfg: RunConfig, source: str = "run") -> None:
         policies.get(name)
     if cfg.policies and "mbb" not in cfg.policies:
         raise ConfigError(f"{source}: policies must include mbb (the story compares it with the others)")
-    for key, low, high in (("reps", 2, 100), ("budget", 2, 1000), ("pareto_budget", 2, 1000)):
+    for key, low, high in (("reps", 2, 100), ("budget", 2, 1000), ("pareto_budget", 2, 1000), ("verify_reps", 3, 100),
+                           ("verify_duration_s", 2, 600)):
         v = getattr(cfg, key)
         if not low <= v <= high:
             raise ConfigError(f"{source}: {key} must be in [{low}, {high}], got {v}")
@@ -370,39 +376,45 @@ def stage_verify(cfg: RunConfig, settings_path: str, out: Path, say: Say) -> Sta
     from mbsim.verify import run as vrun
 
     settings = load_settings(settings_path)
-    if calibrate.DEFAULT_PATH.is_file():
-        cal = calibrate.load(calibrate.DEFAULT_PATH)
-        st.notes.append(f"calibration: {calibrate.DEFAULT_PATH}")
-    else:
-        say("verify: calibrating the testbed first")
-        cal = calibrate.calibrate(rounds=300, duration_s=2.0, progress=say)
-    say(f"verify: {cfg.verify_scenario} on the testbed (none, breaker, horn)")
-    doc = vrun.verify([cfg.verify_scenario], arms_mod.get(None), settings, seed=cfg.seed, quick=True, cal=cal,
+    notes: list[str] = []
+
+    def note(m: str) -> None:
+        notes.append(m)
+        say(f"verify: {m}")
+
+    cal = calibrate.for_this_machine(None, lambda: calibrate.calibrate(rounds=300, duration_s=2.0, progress=say), note)
+    st.notes.extend(notes)
+    sc = vrun.scenario_for(cfg.verify_scenario, quick=True)
+    if cfg.verify_duration_s < sc.duration_s:
+        sc = replace(sc, duration_s=float(cfg.verify_duration_s), warmup_s=min(sc.warmup_s, cfg.verify_duration_s / 4))
+    say(f"verify: {cfg.verify_scenario} on the testbed (none, breaker, horn), {cfg.verify_reps} runs each")
+    doc = vrun.verify([sc], arms_mod.get(None), settings, seed=cfg.seed, cal=cal, reps=cfg.verify_reps,
                       pinning=False, progress=lambda m: say(f"verify: {m}"))
     files = vrun.write(doc, out / "verification", "mbsim run")
     rec = json.loads(Path(files["json"]).read_text())
+    from mbsim.verify import verdict
+
     rows = []
     for arms in rec["scenarios"].values():
         for arm, r in arms.items():
-            for name in ("p50", "p99", "p99_99"):
-                rows.append({"arm": arm, "metric": name.upper().replace("_", "."),
-                             "measured": r[name]["measured"]["value"], "predicted": r[name]["predicted"]["value"],
-                             "error": r[name]["error"],
-                             "valid": all(g["passed"] for g in r["gates"] if g["name"] != "independence")})
-            rows.append({"arm": arm, "metric": "success", "measured": r[SUCCESS_RATIO]["measured"],
-                         "predicted": r[SUCCESS_RATIO]["predicted"], "error": r[SUCCESS_RATIO]["error_points"],
-                         "valid": True})
-    st.tables.append({"rows": rows, "columns": ["arm", "metric", "measured", "predicted", "error", "valid"],
-                      "caption": f"{cfg.verify_scenario}, 10 s runs; errors relative (success: points)"})
+            for name in verdict.JUDGED:
+                row: dict[str, Any] = {"arm": arm, "metric": name.upper() if name.startswith("p") else
+                                       name.replace("_", " ")}
+                for basis in verdict.BASES:
+                    a = r["across"][basis][name]
+                    g = {"basis": basis, "goal": row["metric"], "mean": a["mean"], "low": a["low"],
+                         "high": a["high"], "runs": a["n"]}
+                    row[basis] = a.get("status") or verdict.describe(g).replace("mean error ", "")
+                rows.append(row)
+    st.tables.append({"rows": rows, "columns": ["arm", "metric", "planned", "realized"],
+                      "caption": f"{sc.name}, {cfg.verify_reps} runs of {sc.duration_s:g} s per arm: the prediction "
+                                 f"error's mean and 95 % interval, from the planned arrivals (runs whose generator "
+                                 f"passed its gates) and from the realized sends (every run)"})
     for k, v in files.items():
         if str(v).endswith(".png"):
             st.figures.append((Path(v), f"{k}: measured and predicted latency"))
-    from mbsim.tables import fmt
-
     for g in rec["goals"]:
-        nums = ", ".join(f"{k} {fmt(v) if not isinstance(v, dict) else {a: fmt(b) for a, b in v.items()}}"
-                         for k, v in g.items() if k not in ("goal", "met", "valid"))
-        st.goals.append({"goal": g["goal"], "value": nums, "met": bool(g["met"])})
+        st.goals.append({"goal": g["goal"], "value": verdict.describe(g), "met": g["met"], "status": g["status"]})
     st.data = rec
     return st
 

@@ -6,7 +6,8 @@ the planned send time to the answer's kernel receive time, at the target rate, a
 server whose service time is 1 us:
 
 * **base**: the none arm - the client's send, the network, the server's loop and timer,
-  the way back (the simulator's constant ``network.rtt_ms`` takes the mean); the same run
+  the way back (each simulated attempt draws its round trip from these samples,
+  ``network.rtt_samples_us``, and ``network.rtt_ms`` takes their mean); the same run
   gives the generator's lateness and the server's lateness at completing a job;
 * **kernel**: the ox-horn arm with its breaker held OPEN: every request answered by the
   kernel from the snapshot (the simulator's ``snapshot.latency_samples_us`` for that arm);
@@ -16,22 +17,30 @@ server whose service time is 1 us:
 Then one ping-pong run, with the horn applied (CLOSED) and the sidecar up, alternates the
 three round trips from the client namespace, each timed from just before ``send``: the
 kernel-to-user ratio comes from that one run.
+
+A calibration belongs to the machine (and the boot) that measured it
+(:mod:`mbsim.machine`): :func:`for_this_machine` uses a stored one only there, and
+measures this machine first otherwise. The one stored for this machine is
+``data/calibration/this-machine.json`` (not committed); ``data/calibration/example-*.json``
+are examples, labelled with theirs.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import multiprocessing as mp
+import os
 import select
 import socket
 import struct
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mbsim import exclusive
+from mbsim import exclusive, machine
 from mbsim.errors import ConfigError
 from mbsim.formats import wire as P
 from mbsim.formats.settings_file import SettingsFile
@@ -48,7 +57,7 @@ from mbsim.world.service import Service
 from mbsim.world.workload import Workload
 
 SCHEMA = "mbsim.calibration/1"
-DEFAULT_PATH = Path("data/calibration/calibration.json")
+DEFAULT_PATH = Path("data/calibration/this-machine.json")
 KEEP = 2000  # samples stored per distribution
 
 
@@ -90,6 +99,32 @@ def _ping_pong(ns: str, n: int, out: Any, cpu: int | None) -> None:
     out.put(res)
 
 
+def echo_scenario(rate_rps: float = 5000.0, duration_s: float = 4.0) -> Scenario:
+    """The calibration's service: 1 us of service, 16 workers, no faults."""
+    return Scenario(name="calibration", description="1 us service, no faults", duration_s=duration_s,
+                    warmup_s=min(1.0, duration_s / 4), workload=Workload(rate_rps=rate_rps),
+                    service=Service(workers=16, dist="deterministic", mean_ms=0.001, load=LoadFunction(gain=0.0)),
+                    client=Client(timeout_ms=100.0, max_retries=0))
+
+
+def pingpong(tb: Testbed, rounds: int, echo: Scenario | None = None) -> dict[str, np.ndarray]:
+    """``rounds`` rounds of the base, kernel-answer and user-space-answer round trips (us),
+    alternated from the client namespace with the horn applied (CLOSED) and the sidecar up,
+    the machine held exclusively."""
+    with exclusive.machine(), tb.background(echo or echo_scenario(), ARMS["horn"], seed=1, sidecar=True):
+        q: mp.Queue[Any] = mp.get_context("fork").Queue()
+        p = mp.get_context("fork").Process(target=_ping_pong, args=(tb.rig.client_ns, rounds, q, 1), daemon=True)
+        p.start()
+        rtt = q.get(timeout=60 + rounds * 0.01)
+        p.join(5)
+    return {k: np.array(v) for k, v in rtt.items()}
+
+
+def kernel_to_user(pp: dict[str, np.ndarray]) -> float:
+    """How many times faster the kernel's answer is than the user-space one (p50s)."""
+    return float(np.median(pp["user"]) / np.median(pp["kernel"]))
+
+
 def _summary(x: np.ndarray) -> dict[str, Any]:
     x = np.sort(np.asarray(x, dtype=float))
     keep = x[np.linspace(0, x.size - 1, min(KEEP, x.size)).round().astype(int)] if x.size else x
@@ -102,10 +137,7 @@ def calibrate(settings: SettingsFile | None = None, rounds: int = 2000, rate_rps
               duration_s: float = 4.0, progress: Any=lambda msg: None) -> dict[str, Any]:
     """Measure the testbed's constants (see the module docstring); returns the document."""
     sf = settings or SettingsFile()
-    echo = Scenario(name="calibration", description="1 us service, no faults", duration_s=duration_s,
-                    warmup_s=min(1.0, duration_s / 4), workload=Workload(rate_rps=rate_rps),
-                    service=Service(workers=16, dist="deterministic", mean_ms=0.001, load=LoadFunction(gain=0.0)),
-                    client=Client(timeout_ms=100.0, max_retries=0))
+    echo = echo_scenario(rate_rps, duration_s)
     with Testbed(sf.settings) as tb:
         progress("base round trip, generator and server lateness (none arm)")
         base_run = tb.run(echo, ARMS["none"], seed=1)
@@ -114,12 +146,7 @@ def calibrate(settings: SettingsFile | None = None, rounds: int = 2000, rate_rps
         progress("user-space answers (plain-breaker arm, held open)")
         user_run = tb.run(echo, ARMS["breaker"], seed=3, force_open=True)
         progress("round trips in one run: base, kernel answer, user-space answer")
-        with exclusive.machine(), tb.background(echo, ARMS["horn"], seed=1, sidecar=True):
-            q: mp.Queue[Any] = mp.get_context("fork").Queue()
-            p = mp.get_context("fork").Process(target=_ping_pong, args=(tb.rig.client_ns, rounds, q, 1), daemon=True)
-            p.start()
-            rtt = q.get(timeout=60 + rounds * 0.01)
-            p.join(5)
+        pp = pingpong(tb, rounds, echo)
     a = base_run.arrays
     late = (a["sent"][0::4] - a["planned"]) / 1e3
     base = _answered_us(base_run, "live") - 1.0  # the 1 us of service
@@ -128,17 +155,17 @@ def calibrate(settings: SettingsFile | None = None, rounds: int = 2000, rate_rps
     for name, x in (("base", base), ("kernel", kernel), ("user", user)):
         if x.size < len(a["planned"]) // 2:
             raise ConfigError(f"calibration lost too many answers ({name}: {x.size} of {len(a['planned'])})")
-    pp = {k: np.array(v) for k, v in rtt.items()}
     return {
         "schema": SCHEMA,
         "base_rtt_us": _summary(base),
         "kernel_answer_us": _summary(kernel),
         "user_answer_us": _summary(user),
         "pingpong_us": {k: _summary(v) for k, v in pp.items()},
-        "kernel_to_user_p50_ratio": float(np.median(pp["user"]) / np.median(pp["kernel"])),
+        "kernel_to_user_p50_ratio": kernel_to_user(pp),
         "server_lateness_us": _summary(base_run.server["answer_lateness_ns"] / 1e3),
         "generator_lateness_us": _summary(late),
         "generator_rate_rps": rate_rps,
+        "machine": machine.identity(),
         "provenance": provenance(rounds=rounds, rate_rps=rate_rps, duration_s=duration_s,
                                  settings=dataclasses.asdict(sf.settings)),
     }
@@ -154,10 +181,35 @@ def _answered_us(raw: Any, which: str) -> np.ndarray:
 
 
 def save(doc: dict[str, Any], path: str | Path = DEFAULT_PATH) -> Path:
+    """Write ``doc`` whole (a reader never sees half a file)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=1) + "\n")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    os.replace(tmp, path)
     return path
+
+
+def for_this_machine(path: str | Path | None, measure: Callable[[], dict[str, Any]],
+                     say: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
+    """The calibration to use here: the one in ``path`` (default :data:`DEFAULT_PATH`) when
+    it was measured on this machine since its last boot; otherwise ``measure()``'s, stored at
+    :data:`DEFAULT_PATH`, after one line to ``say`` that says why."""
+    where = Path(path) if path is not None else DEFAULT_PATH
+    if where.is_file():
+        doc = load(where)
+        why = machine.differs(doc.get("machine"))
+        if why is None:
+            say(f"calibration from {where} (measured on this machine)")
+            return doc
+        say(f"{where} was measured on another machine or boot ({why}): calibrating this one first")
+    elif path is not None:
+        raise ConfigError(f"{where}: no such calibration file")
+    else:
+        say(f"no calibration for this machine yet: measuring it first (stored in {DEFAULT_PATH})")
+    doc = measure()
+    save(doc, DEFAULT_PATH)
+    return doc
 
 
 def load(path: str | Path = DEFAULT_PATH) -> dict[str, Any]:
@@ -180,10 +232,12 @@ def load(path: str | Path = DEFAULT_PATH) -> dict[str, Any]:
 
 
 def apply(sc: Scenario, cal: dict[str, Any], arm: str) -> Scenario:
-    """``sc`` with the measured constants: the mean base round trip as its RTT, and the
-    measured answer latencies of the arm's fallback (the kernel's or the sidecar's)."""
+    """``sc`` with the measured constants: each attempt's round trip drawn from the measured
+    base round trips (their mean is ``rtt_ms``, for what needs one figure), and the measured
+    answer latencies of the arm's fallback (the kernel's or the sidecar's)."""
     rtt_ms = cal["base_rtt_us"]["mean"] / 1e3
+    rtts = tuple(float(v) for v in cal["base_rtt_us"].get("samples") or ())
     samples = cal["kernel_answer_us"]["samples"] if arm == "horn" else cal["user_answer_us"]["samples"]
     return dataclasses.replace(
-        sc, network=dataclasses.replace(sc.network, rtt_ms=rtt_ms),
+        sc, network=dataclasses.replace(sc.network, rtt_ms=rtt_ms, rtt_samples_us=rtts),
         snapshot=dataclasses.replace(sc.snapshot, latency_samples_us=tuple(float(v) for v in samples)))

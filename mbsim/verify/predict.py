@@ -4,7 +4,10 @@ settings, the arm's simulated policy, and the testbed's measured constants
 with order-statistic intervals read at bucket resolution."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from mbsim.engine.simulate import simulate
 from mbsim.mbb.settings import MbbSettings
@@ -26,10 +29,13 @@ def params_for(arm: Arm, settings: MbbSettings) -> Any:
     return None
 
 
-def predict(sc: Scenario, arm: Arm, settings: MbbSettings, seed: int, cal: dict[str, Any] | None) -> Result:
-    """Simulate what the testbed run of ``sc`` under ``arm`` with ``seed`` should measure."""
+def predict(sc: Scenario, arm: Arm, settings: MbbSettings, seed: int, cal: dict[str, Any] | None,
+            arrivals_s: Sequence[float] | np.ndarray | None = None) -> Result:
+    """Simulate what the testbed run of ``sc`` under ``arm`` with ``seed`` should measure:
+    from the planned arrivals (the seed's own), or from ``arrivals_s``, the sends the
+    generator really made (s from scenario time 0; request *i* keeps its other draws)."""
     sim_sc = calibrate.apply(sc, cal, arm.name) if cal is not None else sc
-    return simulate(sim_sc, policy=arm.policy, params=params_for(arm, settings), seed=seed)
+    return simulate(sim_sc, policy=arm.policy, params=params_for(arm, settings), seed=seed, arrivals_s=arrivals_s)
 
 
 NAMES = {"p50": P50_MS, "p90": P90_MS, "p99": P99_MS, "p99_9": P999_MS, "p99_99": P9999_MS}

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from mbsim.errors import ConfigError
 from mbsim.formats.settings_file import SettingsFile
 from mbsim.metrics.intervals import Percentile
 from mbsim.metrics.registry import (
@@ -32,7 +33,7 @@ from mbsim.metrics.registry import (
 from mbsim.params import to_dict
 from mbsim.provenance import dirty_banner, provenance
 from mbsim.tables import fmt
-from mbsim.verify import gates, measure, plots, predict, verdict
+from mbsim.verify import calibrate, gates, measure, plots, predict, verdict
 from mbsim.verify.arms import Arm
 from mbsim.verify.testbed import Testbed
 from mbsim.world import catalog
@@ -74,9 +75,18 @@ def simulated_metrics(r: Any) -> dict[str, Any]:
     return {**r.metrics, "percentiles": pct, TRANSITIONS_TO_OPEN: sum(1 for _, s in r.transitions if s == 1)}
 
 
-def verify_one(tb: Testbed, sc: Scenario, arm: Arm, settings: SettingsFile, seed: int, cal: dict[str, Any] | None,
-               retries: int = 2) -> dict[str, Any]:
-    """One (scenario, arm): measured (repeated while a gate fails), predicted, compared."""
+def realized_arrivals(raw: Any, o: Any) -> np.ndarray:
+    """When the generator really acted on each request (its first send, or its first ask
+    of the sidecar), in s from scenario time 0, ascending."""
+    t = (raw.arrays["planned"] + o.lateness_ns - raw.t0_ns) / 1e9
+    return np.maximum.accumulate(np.maximum(t, 0.0))
+
+
+def run_once(tb: Testbed, sc: Scenario, arm: Arm, settings: SettingsFile, seed: int, cal: dict[str, Any] | None,
+             retries: int = 0) -> dict[str, Any]:
+    """One run of (scenario, arm) with ``seed``: measured (repeated while a gate fails, up to
+    ``retries`` times), predicted from the planned arrivals and from the realized sends,
+    compared on both."""
     deadline = settings.settings.fallback.deadline_ms if arm.deadline else None
     attempts = []
     for _ in range(retries + 1):
@@ -89,16 +99,19 @@ def verify_one(tb: Testbed, sc: Scenario, arm: Arm, settings: SettingsFile, seed
             break
     ind = next(g for g in gs if g.name == "independence")
     m = measure.metrics(raw, deadline, thin, correlated=not ind.passed)
-    r = predict.predict(sc, arm, settings.settings, seed, cal)
-    p = simulated_metrics(r)
-    row = verdict.row(m, p, p["percentiles"])
+    p = simulated_metrics(predict.predict(sc, arm, settings.settings, seed, cal))
+    r = predict.predict(sc, arm, settings.settings, seed, cal, arrivals_s=realized_arrivals(raw, o))
+    q = simulated_metrics(r)
+    from_send = {**m, "percentiles": m["percentiles_uncorrected"]}
     lat = o.latency_s[o.in_window] * 1e3
     late = o.lateness_ns[(raw.arrays["planned"] >= start) & (raw.arrays["planned"] < end)] / 1e3
     cdf = r.histogram.cdf() if r.histogram is not None else (np.array([]), np.array([]))
     return {
-        **row,
-        "arm": arm.name, "policy": arm.policy,
+        **verdict.row(m, p, p["percentiles"]),
+        "realized": verdict.row(from_send, q, q["percentiles"]),
+        "seed": seed, "arm": arm.name, "policy": arm.policy,
         "measured": flat(m), "predicted": flat(p),
+        "measured_from_send": flat(from_send), "predicted_realized": flat(q),
         "passed": gates.passed(gs), "gates": [g.as_dict() for g in gs], "attempts": len(attempts),
         "failed_attempts": attempts[:-1], "thin": thin,
         "generator_lateness_us": {"p50": float(np.percentile(late, 50)), "p99": float(np.percentile(late, 99)),
@@ -106,9 +119,33 @@ def verify_one(tb: Testbed, sc: Scenario, arm: Arm, settings: SettingsFile, seed
         "achieved_rps": int(np.sum((raw.arrays["planned"] + o.lateness_ns >= start) &
                                    (raw.arrays["planned"] + o.lateness_ns < end))) / (sc.duration_s - sc.warmup_s),
         "server": {k: v for k, v in raw.server.items() if k != "answer_lateness_ns"},
-        "drops": raw.drops, "unresolved": m["unresolved"], "pinned": raw.pinned,
-        "_curves": {"measured_ms": lat, "predicted_cdf": ([x * 1e3 for x in cdf[0]], list(cdf[1]))},
+        "drops": raw.drops, "unresolved": m["unresolved"], "pinned": raw.pinned, "health": raw.health,
+        "_curves": {"measured_ms": (o.latency_s[o.in_window] - o.lateness_ns[o.in_window] / 1e9) * 1e3,
+                    "measured_planned_ms": lat,
+                    "predicted_cdf": ([x * 1e3 for x in cdf[0]], list(cdf[1]))},
     }
+
+
+def verify_arm(tb: Testbed, sc: Scenario, arm: Arm, settings: SettingsFile, seeds: Sequence[int],
+               cal: dict[str, Any] | None, retries: int = 0,
+               progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """(scenario, arm) run once per seed: the first run's comparison (for tables and
+    figures), every run's, and each judged error across them (:func:`verdict.across`)."""
+    runs = []
+    for k, seed in enumerate(seeds):
+        progress(f"{sc.name} / {arm.name}, run {k + 1} of {len(seeds)} (seed {seed})")
+        runs.append(run_once(tb, sc, arm, settings, seed, cal, retries))
+    first = dict(runs[0])
+    first["runs"] = [{k: v for k, v in r.items() if k != "_curves"} for r in runs]
+    first["across"] = verdict.across(runs)
+    first["passed_runs"] = sum(1 for r in runs if not verdict.failed_gates(r))
+    return first
+
+
+def verify_one(tb: Testbed, sc: Scenario, arm: Arm, settings: SettingsFile, seed: int, cal: dict[str, Any] | None,
+               retries: int = 2) -> dict[str, Any]:
+    """One run of (scenario, arm) (:func:`run_once`), kept for the load sweep and notebooks."""
+    return run_once(tb, sc, arm, settings, seed, cal, retries)
 
 
 def sweep_scenario(u: float, duration_s: float) -> Scenario:
@@ -121,17 +158,30 @@ def sweep_scenario(u: float, duration_s: float) -> Scenario:
 
 def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: SettingsFile, seed: int = 1,
            quick: bool = False, cal: dict[str, Any] | None = None, sweep: bool = False, pinning: bool = True,
-           retries: int = 2, progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
-    """Everything this verification measured and predicted (see the module docstring)."""
+           retries: int = 0, reps: int = 3, pingpong_rounds: int = 500,
+           progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+    """Everything this verification measured and predicted (see the module docstring):
+    each (scenario, arm) ``reps`` times on the seeds ``seed``, ``seed + 1``, ...; and, with
+    the horn among the arms, the kernel's answer against user space, measured here."""
+    if reps < 1:
+        raise ConfigError(f"reps must be at least 1, got {reps}")
     results: dict[str, dict[str, Any]] = {}
     scs = [scenario_for(s, quick) for s in scenarios]
+    seeds = [seed + k for k in range(reps)]
     extra: dict[str, Any] = {}
     with Testbed(settings.settings) as tb:
         for sc in scs:
             results[sc.name] = {}
             for arm in arms:
-                progress(f"{sc.name} / {arm.name}")
-                results[sc.name][arm.name] = verify_one(tb, sc, arm, settings, seed, cal, retries)
+                results[sc.name][arm.name] = verify_arm(tb, sc, arm, settings, seeds, cal, retries, progress)
+        pp = None
+        if pingpong_rounds and any(a.name == "horn" for a in arms):
+            progress(f"kernel against user space: {pingpong_rounds} ping-pong rounds")
+            rtt = calibrate.pingpong(tb, pingpong_rounds)
+            pp = {"ratio": calibrate.kernel_to_user(rtt), "rounds": pingpong_rounds,
+                  **{f"{k}_p50_us": float(np.median(v)) for k, v in rtt.items()},
+                  **{f"{k}_n": int(v.size) for k, v in rtt.items()}}
+            extra["kernel_vs_user"] = pp
         if pinning and any(a.name == "horn" for a in arms):
             horn = next(a for a in arms if a.name == "horn")
             progress(f"{scs[0].name} / horn, unpinned")
@@ -155,12 +205,16 @@ def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: Setti
                                "achieved_rps": r["achieved_rps"]})
             extra["sweep"] = points
     util = {sc.name: utilisation(sc) for sc in scs}
-    doc = {"scenarios": results, "seed": seed, "quick": quick, "arms": [a.name for a in arms],
+    used: dict[str, Any] | None = None
+    if cal:
+        used = {k: cal[k] for k in ("base_rtt_us", "kernel_answer_us", "user_answer_us") if k in cal}
+        used["machine"] = cal.get("machine")
+    doc: dict[str, Any] = {"scenarios": results, "seed": seed, "quick": quick, "arms": [a.name for a in arms],
            "settings": to_dict(settings.settings), "utilisation": util, "what_is_emulated": EMULATED,
-           "calibration": {k: cal[k] for k in ("base_rtt_us", "kernel_answer_us", "user_answer_us")
-                           if cal and k in cal} if cal else None,
+           "reps": reps, "seeds": seeds,
+           "calibration": used,
            **extra}
-    doc["goals"] = verdict.goals(results, settings.settings.fallback.deadline_ms, cal, util)
+    doc["goals"] = verdict.goals(results, settings.settings.fallback.deadline_ms, pp, util)
     return doc
 
 
@@ -226,14 +280,36 @@ def markdown(doc: dict[str, Any]) -> str:
             if ind is not None and not ind["passed"]:
                 lines.append(f"| {arm} | note | {ind['note']}: intervals widened by sectioning (20 blocks) | | | |")
         lines.append("")
-    lines += ["### Goals", "", "| goal | met | numbers |", "|---|---|---|"]
+    lines += ["### Prediction errors across runs", "",
+              "Each (scenario, arm) ran on the seeds " + ", ".join(str(x) for x in doc.get("seeds", [doc["seed"]]))
+              + ". Mean error with its 95 % t-interval; planned: latency from the planned send against the "
+              "prediction from the planned arrivals, counted only over runs whose generator passed its gates; "
+              "realized: latency from the actual send against the prediction from the sends the generator really "
+              "made, over every run.", "",
+              "| scenario | arm | metric | planned | realized |", "|---|---|---|---|---|"]
+    for sc, arms in doc["scenarios"].items():
+        for arm, r in arms.items():
+            acr = r.get("across")
+            if not acr:
+                continue
+            for name in verdict.JUDGED:
+                cells = []
+                for basis in verdict.BASES:
+                    a = acr[basis][name]
+                    g = {"basis": basis, "goal": name.upper(), "mean": a["mean"], "low": a["low"], "high": a["high"],
+                         "runs": a["n"]}
+                    cells.append(a.get("status") or verdict.describe(g).replace("mean error ", ""))
+                lines.append(f"| {sc} | {arm} | {name} | {cells[0]} | {cells[1]} |")
+    lines.append("")
+    kv = doc.get("kernel_vs_user")
+    if kv:
+        lines += [f"Kernel against user space, measured in this run ({kv['rounds']} ping-pong rounds): kernel answer "
+                  f"{kv['kernel_p50_us']:.1f} us, user-space answer {kv['user_p50_us']:.1f} us, base round trip "
+                  f"{kv['base_p50_us']:.1f} us (p50s): {kv['ratio']:.1f}x.", ""]
+    lines += ["### Goals", "", "| goal | verdict | numbers |", "|---|---|---|"]
     for g in doc["goals"]:
-        nums = ", ".join(f"{k} {fmt(v) if not isinstance(v, dict) else v}" for k, v in g.items()
-                         if k not in ("goal", "met", "valid"))
-        met = "yes" if g["met"] else "**no**"
-        if g.get("valid") is False:
-            met += " (invalid run)"
-        lines.append(f"| {g['goal']} | {met} | {nums} |")
+        lines.append(f"| {g['goal']} | {g['status'] if g['met'] is None else ('met' if g['met'] else '**missed**')} "
+                     f"| {verdict.describe(g)} |")
     return "\n".join(lines) + "\n"
 
 

@@ -192,7 +192,10 @@ class Testbed:
             _stop(svc.procs)
 
     def background(self, sc: Scenario, arm: Arm, seed: int, sidecar: bool | None = None) -> Any:
-        """:meth:`services` for a run without a generator (calibration), starting now."""
+        """:meth:`services` for a run without a generator (calibration), starting now, with
+        ``sc``'s loss in the droppers (no partition: there is no scenario time)."""
+        self.to_server.set(sc.network.loss_request)
+        self.to_client.set(sc.network.loss_response)
         return self.services(sc, arm, seed, _FORK.RawValue("q", time.monotonic_ns()), sidecar=sidecar)
 
     def cpus(self) -> dict[str, int]:

@@ -95,3 +95,37 @@ def test_bad_faults_are_refused_in_one_line(bad, message):
 def test_two_faults_may_not_share_a_name():
     with pytest.raises(ConfigError, match="share a name"):
         Faults(per_request=(RequestFault("a", probability=0.1), RequestFault("a", probability=0.2)))
+
+
+def measured(rtt_ms: float = 0.3, samples: tuple[float, ...] = ()) -> Scenario:
+    """No queue to speak of (16 workers, 1 us deterministic service at 2,000 req/s): a
+    request's latency is its round trip plus 1 us."""
+    return Scenario(name="rtt", duration_s=6.0, warmup_s=1.0, workload=Workload(rate_rps=2000.0),
+                    service=Service(workers=16, dist="deterministic", mean_ms=0.001, load=LoadFunction(gain=0.0)),
+                    network=dataclasses.replace(Scenario().network, rtt_ms=rtt_ms, rtt_samples_us=samples))
+
+
+def test_measured_round_trips_that_are_all_equal_give_the_constant_round_trip_exactly():
+    # the round trip's own streams leave every other draw alone: same seed, same results
+    const = simulate(measured(0.3), policy="none", seed=7)
+    drawn = simulate(measured(0.3, (300.0,) * 5), policy="none", seed=7)
+    for key in ("requests", "p50_ms", "p99_ms", "latency_mean_ms", "success_ratio"):
+        assert drawn[key] == const[key], key
+
+
+def test_each_attempt_draws_its_round_trip_from_the_measured_samples():
+    pool = np.linspace(100.0, 1000.0, 10)  # us: mean 550, median 550
+    r = simulate(measured(0.55, tuple(pool)), policy="none", seed=3)
+    n = r["requests"]
+    sd = float(np.std(pool)) / 1e3 / np.sqrt(n)
+    assert r["latency_mean_ms"] == pytest.approx(0.551, abs=5 * sd)
+    # a tenth of the requests take each sample: P99 is the largest (1 ms), P50 between 0.5 and 0.6
+    assert r["p99_ms"] == pytest.approx(1.001, rel=0.02)
+    assert 0.5 <= r["p50_ms"] <= 0.61
+    again = simulate(measured(0.55, tuple(pool)), policy="none", seed=3)
+    assert again["p50_ms"] == r["p50_ms"] and again["latency_mean_ms"] == r["latency_mean_ms"]
+
+
+def test_a_negative_round_trip_sample_is_one_line():
+    with pytest.raises(ConfigError, match=r"network\.rtt_samples_us must be in"):
+        from_dict(Scenario, {"name": "x", "network": {"rtt_samples_us": [10.0, -1.0]}})

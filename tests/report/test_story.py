@@ -15,7 +15,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/setup adds it)")
 # the testbed stage runs where the machine has root and BPF (CI has): about a minute
 TINY = {"scenarios": ["db-down"], "policies": ["mbb", "none", "hystrix-tuned"], "reps": 2, "budget": 4,
-        "pareto_budget": 4}
+        "pareto_budget": 4, "verify_duration_s": 3}
 NO_BPF = bpf_available()
 # the report's run verifies on the testbed (as root), and every test here shares that run
 pytestmark = pytest.mark.serial
@@ -80,6 +80,22 @@ def test_every_stage_is_in_the_report(report):
         none = arms["none"]["success_ratio"]  # 12 % loss each way: about 1 % fails even after retries
         assert none["measured"] < 0.999 and abs(none["error_points"]) < 0.02
         assert any(g["goal"].startswith("loss12: ox-horn success") for g in verify["goals"])
+        # three runs per arm on distinct seeds; a comparison whose runs failed their gates has no verdict
+        for arm in arms.values():
+            assert [x["seed"] for x in arm["runs"]] == [1, 2, 3]
+            passed = sum(1 for x in arm["runs"] if all(g["passed"] for g in x["gates"] if g["name"] != "independence"))
+            for name in ("p50", "success_ratio"):
+                planned = arm["across"]["planned"][name]
+                assert planned["n"] == passed and planned["of"] == 3
+                if passed < 2:
+                    assert planned["status"].startswith("not measured: ")
+        for g in verify["goals"]:
+            assert g["status"] in ("met", "missed") or g["status"].startswith(("not measured: ", "not meaningful: "))
+            assert (g["met"] is None) == (g["status"] not in ("met", "missed"))
+        ratio = next(g for g in verify["data"]["goals"] if g["goal"].startswith("kernel answer"))
+        assert ratio["value"] == verify["data"]["kernel_vs_user"]["ratio"]  # measured in this run
+        shown = next(g for g in verify["goals"] if g["goal"].startswith("kernel answer"))
+        assert f"{ratio['value']:.1f}x" in shown["value"]
     assert "report: " in r.stdout and "| model | mbb answers at least 99.9 %" in r.stdout
 
 
@@ -131,6 +147,8 @@ def test_a_screenshot_of_the_report_can_be_taken(report, tmp_path):
     ('[1, 2]', "a run configuration is a JSON object"),
     ('{"slo": {"target_ms": -1}}', "slo.target_ms must be"),
     ('{"verify_scenario": "noisy"}', "verify_scenario must be one of"),
+    ('{"verify_reps": 2}', "verify_reps must be in [3, 100], got 2"),
+    ('{"verify_duration_s": "5"}', "verify_duration_s must be number"),
     ('{"budget": 4, "budget": 5}', "duplicate"),
 ])
 def test_bad_config_is_one_line(tmp_path, config, message):
