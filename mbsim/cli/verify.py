@@ -19,6 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="10 s runs, a shorter load sweep")
     p.add_argument("--sweep", action="store_true", help="also the load sweep: utilisation 20-95 %%")
     p.add_argument("--no-pinning-check", action="store_true", help="skip the unpinned repeat of one run")
+    p.add_argument("--realtime", action="store_true",
+                   help="SCHED_FIFO and locked memory for the sender, receiver and server (off by default: on the "
+                        "machines measured so far it did not lower the lateness; mbsim bench rig measures it here)")
     p.add_argument("--calibration", default=None,
                    help="calibration file (default data/calibration/this-machine.json); used only on the machine and "
                         "boot that measured it, else this machine is calibrated first")
@@ -68,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
     cal = calibrate.for_this_machine(args.calibration,
                                      lambda: calibrate.calibrate(rounds=500, duration_s=3.0, progress=say), say)
     doc = vrun.verify(scenarios, arms, settings, seed=args.seed, quick=args.quick, cal=cal, sweep=args.sweep,
-                      pinning=not args.no_pinning_check, retries=args.retries, reps=args.reps, progress=say)
+                      pinning=not args.no_pinning_check, retries=args.retries, reps=args.reps,
+                      realtime=args.realtime, progress=say)
     command = "mbsim " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "mbsim verify"
     if save:
         files = vrun.write(doc, Path(args.out), command)

@@ -82,7 +82,7 @@ def _rx_ns(sock: socket.socket, off: int, want_id: int, timeout_s: float) -> int
 
 def _ping_pong(ns: str, n: int, out: Any, cpu: int | None) -> None:
     """In the client namespace: ``n`` rounds of base, kernel and user round trips (us)."""
-    proc.settle(ns, cpu)
+    proc.settle(ns, cpu, "pingpong")
     off = proc.realtime_offset_ns()
     up = client_socket((SERVER_ADDR, PORT))
     side = client_socket(("127.0.0.1", SIDECAR_PORT))

@@ -277,7 +277,7 @@ class Sender:
 def run_sender(cfg: ClientConfig, a: SharedArrays, ns: str, cpu: int | None, up: socket.socket,
                side: socket.socket | None, go: Any, start: Any) -> None:
     """Send on schedule from ``go``; scenario time 0 is in ``start`` by then."""
-    proc.settle(ns, cpu)
+    proc.settle(ns, cpu, "sender")
     go.wait()
     Sender(dataclasses.replace(cfg, t0_ns=proc.await_start(start)), a, up, side).run()
 
@@ -285,7 +285,7 @@ def run_sender(cfg: ClientConfig, a: SharedArrays, ns: str, cpu: int | None, up:
 def run_receiver(cfg: ClientConfig, a: SharedArrays, ns: str, cpu: int | None, socks: list[socket.socket],
                  go: Any) -> None:
     """Record each answer's kernel receive time until SIGTERM."""
-    proc.settle(ns, cpu)
+    proc.settle(ns, cpu, "receiver")
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_a: stop.update(flag=True))
     live, live_status, fb, fb_status = a["live"], a["live_status"], a["fb"], a["fb_status"]
@@ -330,7 +330,7 @@ def run_receiver(cfg: ClientConfig, a: SharedArrays, ns: str, cpu: int | None, s
 def run_sidecar(ns: str, cpu: int | None, addr: tuple[str, int], snapshot: dict[int, bytes], ready: Any) -> None:
     """The plain-breaker arm's fallback: a user-space process that answers FALLBACK asks from
     the snapshot, as the horn does in the kernel."""
-    proc.settle(ns, cpu)
+    proc.settle(ns, cpu, "sidecar")
     stop = {"flag": False}
     signal.signal(signal.SIGTERM, lambda *_a: stop.update(flag=True))
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

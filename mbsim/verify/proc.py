@@ -12,12 +12,32 @@ from mbsim.kernel import netns
 from mbsim.processes import die_with_parent
 
 PR_SET_TIMERSLACK = 29
+MCL_CURRENT, MCL_FUTURE = 1, 2
 _libc = ctypes.CDLL(None, use_errno=True)
 
+#: SCHED_FIFO priorities of the testbed's processes when real-time scheduling is on: the
+#: sender above the receiver above the server (a late send is what the gates measure)
+PRIORITY = {"sender": 50, "receiver": 45, "server": 40, "sidecar": 40, "pingpong": 50}
+#: real-time scheduling and locked memory for processes settled from now on (set by the
+#: testbed before it forks them; a forked process inherits it)
+realtime = False
 
-def settle(ns: str | None = None, cpu: int | None = None) -> None:
+
+def make_realtime(role: str) -> str | None:
+    """SCHED_FIFO at ``role``'s priority and all memory locked; None when done, else why not."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(PRIORITY.get(role, 40)))
+    except (OSError, AttributeError) as exc:
+        return f"SCHED_FIFO refused ({exc})"
+    if _libc.mlockall(MCL_CURRENT | MCL_FUTURE) != 0:
+        return f"mlockall refused (errno {ctypes.get_errno()})"
+    return None
+
+
+def settle(ns: str | None = None, cpu: int | None = None, role: str = "") -> None:
     """Enter network namespace ``ns`` (this process for good), pin to ``cpu`` (None: leave
-    the affinity alone) and set the timer slack to 1 ns (sleeps end when asked)."""
+    the affinity alone), set the timer slack to 1 ns (sleeps end when asked) and, when
+    :data:`realtime` is on, run as ``role`` under SCHED_FIFO with memory locked."""
     die_with_parent()
     if ns is not None:
         fd = os.open(netns.path(ns), os.O_RDONLY)
@@ -28,6 +48,8 @@ def settle(ns: str | None = None, cpu: int | None = None) -> None:
     if cpu is not None and cpu < (os.cpu_count() or 1):
         os.sched_setaffinity(0, {cpu})
     _libc.prctl(PR_SET_TIMERSLACK, 1)
+    if realtime and role:
+        make_realtime(role)  # best effort: the run records whether it held (Testbed.run's health)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
 
 

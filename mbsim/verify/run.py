@@ -158,7 +158,7 @@ def sweep_scenario(u: float, duration_s: float) -> Scenario:
 
 def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: SettingsFile, seed: int = 1,
            quick: bool = False, cal: dict[str, Any] | None = None, sweep: bool = False, pinning: bool = True,
-           retries: int = 0, reps: int = 3, pingpong_rounds: int = 500,
+           retries: int = 0, reps: int = 3, pingpong_rounds: int = 500, realtime: bool = False,
            progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Everything this verification measured and predicted (see the module docstring):
     each (scenario, arm) ``reps`` times on the seeds ``seed``, ``seed + 1``, ...; and, with
@@ -169,7 +169,7 @@ def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: Setti
     scs = [scenario_for(s, quick) for s in scenarios]
     seeds = [seed + k for k in range(reps)]
     extra: dict[str, Any] = {}
-    with Testbed(settings.settings) as tb:
+    with Testbed(settings.settings, realtime=realtime) as tb:
         for sc in scs:
             results[sc.name] = {}
             for arm in arms:
@@ -211,7 +211,7 @@ def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: Setti
         used["machine"] = cal.get("machine")
     doc: dict[str, Any] = {"scenarios": results, "seed": seed, "quick": quick, "arms": [a.name for a in arms],
            "settings": to_dict(settings.settings), "utilisation": util, "what_is_emulated": EMULATED,
-           "reps": reps, "seeds": seeds,
+           "reps": reps, "seeds": seeds, "realtime": realtime,
            "calibration": used,
            **extra}
     doc["goals"] = verdict.goals(results, settings.settings.fallback.deadline_ms, pp, util)

@@ -222,7 +222,7 @@ class Server:
 
 def run_server(cfg: ServerConfig, ns: str, cpu: int | None, stats: np.ndarray, ready: Any) -> None:
     """The server process: settle in ``ns`` on ``cpu``, bind, say ready, serve until SIGTERM."""
-    proc.settle(ns, cpu)
+    proc.settle(ns, cpu, "server")
     server = Server(cfg, stats)
 
     def on_term(*_a: Any) -> None:

@@ -101,10 +101,11 @@ class Testbed:
 
     __test__ = False  # not a pytest class, despite its name
 
-    def __init__(self, settings: MbbSettings | None = None, pinned: bool = True) -> None:
+    def __init__(self, settings: MbbSettings | None = None, pinned: bool = True, realtime: bool = False) -> None:
         programs.require_bpf()
         self.settings = settings or MbbSettings()
         self.pinned = pinned
+        self.realtime = realtime  # SCHED_FIFO and locked memory for the sender, receiver and server
         self.rig = Rig(prefix="mbv")
         self.tmp = tempfile.TemporaryDirectory(prefix="mbsim-verify-")
         self._old: dict[int, Any] = {}
@@ -161,6 +162,7 @@ class Testbed:
         ``start`` is a shared int64 (``RawValue("q")``): the server waits until it holds scenario
         time 0 (CLOCK_MONOTONIC ns), so the caller picks that time once everything is up."""
         reqs = reqs if reqs is not None else {"service": np.zeros(0), "spike": np.zeros(0)}
+        proc.realtime = self.realtime  # what the processes forked from here do (proc.settle)
         cpu = self.cpus()
         r = self.rig
         stats = _FORK.RawArray("q", 4 + LATE_SAMPLES)
@@ -243,6 +245,7 @@ class Testbed:
                 start.value = t0
                 steal0 = proc.steal_ms()
                 go.set()
+                fifo = self.realtime and _is_fifo(clients[1])
                 if stall is not None:
                     self._stall(svc.procs[0], t0, stall)
                 sender = clients[1]
@@ -255,7 +258,7 @@ class Testbed:
                 time.sleep(0.05)  # the last answers reach the receiver
                 prog = a["progress"]
                 health = {"steal_ms": proc.steal_ms() - steal0, "sender_major_faults": float(prog[2]),
-                          "sender_involuntary_switches": float(prog[3])}
+                          "sender_involuntary_switches": float(prog[3]), "sender_sched_fifo": float(fifo)}
             finally:
                 _stop(clients)
                 for s in socks:
@@ -339,6 +342,19 @@ def _transitions(log: list[dict[str, Any]], t0: int) -> list[tuple[float, int]]:
 
 _OWNER = os.getpid()
 _PENDING: list[int] = []  # SIGTERMs the testbed's process received (their raise can be lost)
+
+
+def _is_fifo(p: mp.process.BaseProcess, wait_s: float = 1.0) -> bool:
+    """Does process ``p`` run under SCHED_FIFO (it sets that itself, just after it starts)?"""
+    give_up = time.monotonic() + wait_s
+    while time.monotonic() < give_up:
+        try:
+            if os.sched_getscheduler(p.pid or 0) == os.SCHED_FIFO:
+                return True
+        except OSError:
+            return False
+        time.sleep(0.01)
+    return False
 
 
 def _raise_interrupt(signum: int, _frame: Any) -> None:

@@ -75,13 +75,10 @@ def test_every_scenario_runs_end_to_end_under_every_arm(testbed, name):
             m = measure.metrics(raw, deadline, thin)
             # a VM stall times out everything in flight at once, and the breaker opens on that
             # burst although nothing is down: with loss alone the model predicts no opening, so
-            # such a run is repeated like one whose gates failed; so is a loss12 horn run whose
-            # live answers came after the deadline (a stalled server CPU, which the sender's
-            # gates cannot see): the snapshot then answers more than the loss explains
+            # such a run is repeated like one whose gates failed
             stalled = name == "loss12" and m["transitions_to_open"] > 0
             if name == "loss12" and arm.deadline:
                 slow = late_share(raw, o, 5.0)
-                stalled = stalled or slow > 0.01
             if gates.passed(gs) and not stalled:
                 break
         assert m["requests"] > 0.9 * sc.workload.rate_rps * (sc.duration_s - sc.warmup_s) * 0.95
@@ -96,11 +93,11 @@ def test_every_scenario_runs_end_to_end_under_every_arm(testbed, name):
         assert out["none"]["success_ratio"] < 0.95
         assert out["horn"]["fallback_ratio"] > 0.1 and out["horn"]["p99_ms"] < 6.0
     if name == "loss12":
-        if slow > 0.01:  # needs a quiet machine: the share below is the loss's only when answers are prompt
-            pytest.skip(f"machine too slow for loss12's snapshot share: {slow:.1%} of live answers came after "
-                        f"the 5 ms deadline in each of 3 runs (limit 1 %)")
+        # the horn answers exactly what the live path did not answer by the deadline: a request
+        # or answer lost (12 % each way), or an answer later than 5 ms (the service's own tail,
+        # and on a busy machine its stalls: measured in the same run)
         lost = 1 - 0.88 ** 2
-        assert out["horn"]["fallback_ratio"] == pytest.approx(lost, abs=0.02)
+        assert out["horn"]["fallback_ratio"] == pytest.approx(lost + (1 - lost) * slow, abs=0.015), slow
 
 
 def test_the_plain_service_matches_its_prediction(testbed):
@@ -165,9 +162,9 @@ def test_the_gates_catch_a_broken_generator(testbed, broken):
 
 def test_a_normal_run_passes_its_gates_where_the_machine_allows_it(testbed):
     """Needs a quiet machine: the gates read this machine's scheduling (lateness p99 <= 25 us;
-    a host stall of milliseconds also bends the arrival gaps). Up to three runs, as verify
-    makes. If every run that failed was measured noisy (lateness p99 over its limit, or a stall
-    over 1 ms), the test skips with those figures; a failure on a quiet run fails."""
+    a send held 100 us or more also bends the arrival gaps). Up to three runs. If every run
+    that failed was measured noisy (lateness p99 over its limit, or a send held 100 us or
+    more), the test skips with those figures; a failure on a quiet run fails."""
     sc = short("loss12", 2.5)
     seen = []
     for _attempt in range(3):
@@ -181,7 +178,9 @@ def test_a_normal_run_passes_its_gates_where_the_machine_allows_it(testbed):
         late_us = o.lateness_ns[w] / 1e3
         p99, worst = float(np.percentile(late_us, 99)), float(late_us.max())
         failed = [g.name for g in gs if not g.passed]
-        noisy = p99 > gates.LATENESS_P99_US or worst > 1000.0
+        # noisy: over the p99 limit, or sends held 100 us or more (four times the limit): a few
+        # such bent gaps are enough for the arrivals test on 1,000 gaps to refuse the run
+        noisy = p99 > gates.LATENESS_P99_US or worst > 100.0
         seen.append((failed, p99, worst, noisy))
         assert noisy, f"a quiet run (lateness p99 {p99:.0f} us, max {worst:.0f} us) failed {failed}"
     pytest.skip("machine too noisy for the gates: " + "; ".join(
