@@ -10,7 +10,8 @@ HELP = "measure the testbed's round trips, answer latencies and lateness; store 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_out(p, "data/calibration/calibration.json", "where the calibration goes")
+    add_out(p, "data/calibration/this-machine.json",
+            "where the calibration goes (verify, run and notebook 04 read this one, on this machine and boot only)")
     p.add_argument("--samples", type=count(10, 100_000), default=2000,
                    help="round trips of each kind measured in the ping-pong run (default 2000)")
     p.add_argument("--rate", type=number(100, 30_000), default=5000.0, help="the open-loop runs' rate (req/s)")

@@ -45,7 +45,7 @@ from mbsim.errors import ConfigError
 from mbsim.formats import wire as P
 from mbsim.formats.settings_file import SettingsFile
 from mbsim.kernel.rig import SERVER_ADDR
-from mbsim.provenance import provenance
+from mbsim.provenance import DATA, provenance
 from mbsim.verify import proc
 from mbsim.verify.arms import ARMS
 from mbsim.verify.client import SO_TIMESTAMPNS, client_socket
@@ -57,7 +57,7 @@ from mbsim.world.service import Service
 from mbsim.world.workload import Workload
 
 SCHEMA = "mbsim.calibration/1"
-DEFAULT_PATH = Path("data/calibration/this-machine.json")
+DEFAULT_PATH = DATA / "calibration" / "this-machine.json"  # the repository's data/, wherever mbsim runs from
 KEEP = 2000  # samples stored per distribution
 
 
