@@ -1,6 +1,7 @@
 """How a testbed process settles: its CPU, and real-time scheduling with locked memory."""
 import multiprocessing as mp
 import os
+from pathlib import Path
 
 import pytest
 
@@ -11,7 +12,7 @@ ROOT = pytest.mark.skipif(os.geteuid() != 0, reason="SCHED_FIFO and mlockall nee
 
 def _report(q, role):
     proc.settle(None, 0, role)
-    status = open("/proc/self/status").read()
+    status = Path("/proc/self/status").read_text()
     locked = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmLck:"))
     q.put((os.sched_getscheduler(0), os.sched_getparam(0).sched_priority, locked, sorted(os.sched_getaffinity(0))))
 

@@ -68,7 +68,10 @@ def test_every_scenario_runs_end_to_end_under_every_arm(testbed, name):
     slow = 0.0
     for arm in ARMS.values():
         deadline = 5.0 if arm.deadline else None
-        for _attempt in range(3):  # as mbsim verify does: a run on a busy machine is repeated
+        # what is asserted below holds whatever the generator's gates say (they are checked to
+        # be there; the horn's latency is read from the actual send): a run is repeated only
+        # when a VM stall made loss12's breaker open
+        for _attempt in range(3):
             raw = testbed.run(sc, arm, seed=1)
             o = measure.outcomes(raw, deadline)
             gs, thin = gates.check(o, raw.arrays["planned"], *window(raw, sc), sc.workload.constant)
@@ -79,7 +82,7 @@ def test_every_scenario_runs_end_to_end_under_every_arm(testbed, name):
             stalled = name == "loss12" and m["transitions_to_open"] > 0
             if name == "loss12" and arm.deadline:
                 slow = late_share(raw, o, 5.0)
-            if gates.passed(gs) and not stalled:
+            if not stalled:
                 break
         assert m["requests"] > 0.9 * sc.workload.rate_rps * (sc.duration_s - sc.warmup_s) * 0.95
         assert m["unresolved"] < 0.01 * len(raw.arrays["planned"])
@@ -91,7 +94,8 @@ def test_every_scenario_runs_end_to_end_under_every_arm(testbed, name):
     assert out["horn"]["success_ratio"] >= 0.999
     if name in ("db-down", "partition"):
         assert out["none"]["success_ratio"] < 0.95
-        assert out["horn"]["fallback_ratio"] > 0.1 and out["horn"]["p99_ms"] < 6.0
+        from_send = out["horn"]["percentiles_uncorrected"]["p99"].value  # ms, from the actual send
+        assert out["horn"]["fallback_ratio"] > 0.1 and from_send < 6.0, from_send
     if name == "loss12":
         # the horn answers exactly what the live path did not answer by the deadline: a request
         # or answer lost (12 % each way), or an answer later than 5 ms (the service's own tail,
