@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from kernel_fixtures import needs_bpf
 
+from mbsim import machine
 from mbsim.engine.simulate import simulate
 from mbsim.formats.settings_file import SettingsFile
 from mbsim.kernel import netns, tc
@@ -197,16 +198,24 @@ def test_calibration_is_measured_stored_and_fed_to_the_simulator(tmp_path):
     path = calibrate.save(doc, tmp_path / "cal.json")
     back = calibrate.load(path)
     assert back["provenance"]["kernel"] and back["kernel_to_user_p50_ratio"] > 1
+    assert machine.differs(back["machine"]) is None  # it records this machine and boot
     for key in ("base_rtt_us", "kernel_answer_us", "user_answer_us", "generator_lateness_us"):
         assert back[key]["n"] > 100 and back[key]["p50"] >= 0
     sc = calibrate.apply(catalog.get("db-down"), back, "horn")
     assert sc.network.rtt_ms == pytest.approx(back["base_rtt_us"]["mean"] / 1e3)
     assert list(sc.snapshot.latency_samples_us) == back["kernel_answer_us"]["samples"]
+    assert list(sc.network.rtt_samples_us) == back["base_rtt_us"]["samples"]  # each attempt draws one
     r = simulate(sc, policy="horn", seed=1, duration_s=6)
     assert r["fallback_ratio"] > 0.1  # the simulator ran on the measured constants
     (tmp_path / "broken.json").write_text(json.dumps({**back, "kernel_answer_us": {"samples": []}}))
     with pytest.raises(Exception, match="no usable samples"):
         calibrate.load(tmp_path / "broken.json")
+
+
+# constants of this machine's own (so verify uses them and measures nothing first)
+FAKE_CALIBRATION = {"schema": calibrate.SCHEMA, "base_rtt_us": {"mean": 60.0, "samples": [60.0]},
+                    "kernel_answer_us": {"samples": [5.0]}, "user_answer_us": {"samples": [50.0]},
+                    "machine": machine.identity()}
 
 
 def _ours():
@@ -225,15 +234,16 @@ def _scenario_file(tmp_path):
 def test_teardown_leaves_nothing_after_a_run_and_after_sigkill(tmp_path):
     before = set(_ours())
     cmd = [sys.executable, "-m", "mbsim", "verify", "--scenario", str(_scenario_file(tmp_path)), "--arms", "horn",
-           "--no-pinning-check", "--out", str(tmp_path / "out"), "--json", "--calibration", str(tmp_path / "none.json")]
-    calibrate.save({"schema": calibrate.SCHEMA, "base_rtt_us": {"mean": 60.0, "samples": [60.0]},
-                    "kernel_answer_us": {"samples": [5.0]}, "user_answer_us": {"samples": [50.0]}},
+           "--no-pinning-check", "--out", str(tmp_path / "out"), "--json", "--calibration", str(tmp_path / "none.json"),
+           "--reps", "1"]
+    calibrate.save(FAKE_CALIBRATION,
                    tmp_path / "none.json")
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     doc = json.loads(r.stdout)
     horn = doc["scenarios"]["ci-db-down"]["horn"]
-    assert "p99_99" in horn["measured"] and "error" in horn["p99"]
+    assert "p99_99" in horn["measured"] and "error" in horn["p99"] and len(horn["runs"]) == 1
+    assert "calibrating" not in r.stderr  # the calibration given is this machine's
     assert (tmp_path / "out" / "verification.json").is_file() and (tmp_path / "out" / "ci-db-down-cdf.png").is_file()
     assert set(_ours()) == before and not tc.snapshot()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -254,12 +264,12 @@ def test_teardown_leaves_nothing_after_a_run_and_after_sigkill(tmp_path):
 
 def test_sigterm_tears_down_a_running_verification(tmp_path):
     before = set(_ours())
-    calibrate.save({"schema": calibrate.SCHEMA, "base_rtt_us": {"mean": 60.0, "samples": [60.0]},
-                    "kernel_answer_us": {"samples": [5.0]}, "user_answer_us": {"samples": [50.0]}},
+    calibrate.save(FAKE_CALIBRATION,
                    tmp_path / "c.json")
     p = subprocess.Popen([sys.executable, "-m", "mbsim", "verify", "--scenario", str(_scenario_file(tmp_path)),
                           "--arms", "horn", "--no-pinning-check", "--out", "-", "--calibration",
-                          str(tmp_path / "c.json")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          str(tmp_path / "c.json"), "--reps", "1"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and set(_ours()) == before:
         time.sleep(0.1)
