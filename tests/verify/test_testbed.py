@@ -19,6 +19,7 @@ from mbsim.engine.simulate import simulate
 from mbsim.formats.settings_file import SettingsFile
 from mbsim.kernel import netns, tc
 from mbsim.verify import calibrate, gates, measure, predict
+from mbsim.verify import run as verify_run
 from mbsim.verify.arms import ARMS
 from mbsim.verify.testbed import Testbed
 from mbsim.world import catalog
@@ -66,6 +67,7 @@ def late_share(raw: Any, o: measure.Outcomes, deadline_ms: float) -> float:
 def test_every_scenario_runs_end_to_end_under_every_arm(testbed, name):
     sc = short(name)
     out = {}
+    late_p99_us: dict[str, float] = {}
     slow = 0.0
     for arm in ARMS.values():
         deadline = 5.0 if arm.deadline else None
@@ -91,12 +93,20 @@ def test_every_scenario_runs_end_to_end_under_every_arm(testbed, name):
         p = predict.predict(sc, arm, SettingsFile().settings, 1, None)
         assert p["requests"] > 0
         out[arm.name] = m
+        w = (raw.arrays["planned"] >= window(raw, sc)[0]) & (raw.arrays["planned"] < window(raw, sc)[1])
+        late_p99_us[arm.name] = float(np.percentile(o.lateness_ns[w], 99)) / 1e3
     # what the arms are for, measured: the horn answers everything, the others do not always
     assert out["horn"]["success_ratio"] >= 0.999
     if name in ("db-down", "partition"):
         assert out["none"]["success_ratio"] < 0.95
+        assert out["horn"]["fallback_ratio"] > 0.1
+        # the horn's P99 within 1 ms of its 5 ms deadline needs a client whose timers keep time
+        # (the deadline is the sender's timer): under a CPU hog they run milliseconds late
         from_send = out["horn"]["percentiles_uncorrected"]["p99"].value  # ms, from the actual send
-        assert out["horn"]["fallback_ratio"] > 0.1 and from_send < 6.0, from_send
+        if late_p99_us["horn"] > 500:
+            pytest.skip(f"machine too busy for the client's deadline timer: its lateness p99 {late_p99_us['horn']:.0f} "
+                        f"us (limit 500); the horn's P99 {from_send:.2f} ms")
+        assert from_send < 6.0, from_send
     if name == "loss12":
         # the horn answers exactly what the live path did not answer by the deadline: a request
         # or answer lost (12 % each way), or an answer later than 5 ms (the service's own tail,
@@ -106,16 +116,24 @@ def test_every_scenario_runs_end_to_end_under_every_arm(testbed, name):
 
 
 def test_the_plain_service_matches_its_prediction(testbed):
-    """At 31 % load with no fault, the testbed's P50 is the model's within 10 % (one run)."""
+    """At 31 % load with no fault, the testbed's P50 from the actual send is the realized-send
+    prediction's within 10 % (one run). Needs a server whose timers keep time (median answer
+    lateness under 50 us, 5 % of the 1 ms service): under a CPU hog they do not, and the
+    test skips with the figure."""
     sc = dataclasses.replace(catalog.get("loss12"), duration_s=4.0, warmup_s=1.0,
                              network=dataclasses.replace(catalog.get("loss12").network, loss_request=0.0,
                                                          loss_response=0.0))
     raw = testbed.run(sc, ARMS["none"], seed=3)
+    o = measure.outcomes(raw, None)
     m = measure.metrics(raw, None)
-    cal = {"base_rtt_us": {"mean": 60.0}, "kernel_answer_us": {"samples": [5.0]}, "user_answer_us": {"samples": [50.0]}}
-    p = predict.predict(sc, ARMS["none"], SettingsFile().settings, 3, cal)
-    assert m["p50_ms"] == pytest.approx(p["p50_ms"], rel=0.10)
     assert m["success_ratio"] == pytest.approx(1.0, abs=1e-4)
+    late_us = float(np.median(raw.server["answer_lateness_ns"])) / 1e3
+    if late_us > 50:
+        pytest.skip(f"machine too busy for the server's timers: median answer lateness {late_us:.0f} us (limit 50)")
+    cal = {"base_rtt_us": {"mean": 60.0}, "kernel_answer_us": {"samples": [5.0]}, "user_answer_us": {"samples": [50.0]}}
+    p = predict.predict(sc, ARMS["none"], SettingsFile().settings, 3, cal,
+                        arrivals_s=verify_run.realized_arrivals(raw, o))
+    assert m["percentiles_uncorrected"]["p50"].value == pytest.approx(p["p50_ms"], rel=0.10)
 
 
 def test_the_generator_stays_open_loop_when_the_server_stalls(testbed):
