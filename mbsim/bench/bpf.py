@@ -14,14 +14,17 @@
   with the redirect each add; and what the decision log (a ring-buffer record per
   answer, ``mbsim apply --log-decisions``) adds.
 * live: the kernel's own statistics (``kernel.bpf_stats_enabled``: run time / run
-  count) while a real client in the rig sends requests, CLOSED (passed to the server)
-  and then OPEN (answered by the horn); and the client's round trip in both phases.
+  count) while a client sends requests on the verification's testbed (its rig, its
+  server, the horn applied with its controller), CLOSED (passed to the server) and then
+  held OPEN (answered by the horn); and the client's round trip in both phases.
 """
 from __future__ import annotations
 
 import argparse
 import ctypes
 import math
+import multiprocessing as mp
+import select
 import socket
 import tempfile
 import time
@@ -30,15 +33,20 @@ from typing import Any
 
 import numpy as np
 
+from mbsim import exclusive
 from mbsim.argtypes import count
 from mbsim.deploy.export import export
 from mbsim.formats import wire as P
 from mbsim.formats.settings_file import SettingsFile
 from mbsim.formats.snapshot_file import Entry, tail_sum
 from mbsim.kernel import horn as H
-from mbsim.kernel import prog_stats, programs, tc, testrun
-from mbsim.kernel.rig import CLIENT_ADDR, SERVER_ADDR, Rig, UdpClient, UdpServer
+from mbsim.kernel import prog_stats, programs, testrun
+from mbsim.kernel.rig import CLIENT_ADDR, SERVER_ADDR
 from mbsim.metrics import intervals
+from mbsim.verify import calibrate, proc
+from mbsim.verify.arms import ARMS
+from mbsim.verify.client import client_socket
+from mbsim.verify.testbed import PORT, Testbed
 
 STAGES = ("parse and decide", "snapshot lookup", "grow the packet", "write the answer", "checksums",
           "count, mark and redirect")
@@ -157,20 +165,42 @@ def test_run_costs(horn: H.Horn, config_dir: Path, runs: int, rounds: int = ROUN
     }
 
 
-def _phase(horn: H.Horn, client: UdpClient, state: int, packets: int, first_id: int) -> dict[str, Any]:
-    horn.set_config(state, 1 << 20, 50_000)
-    before = {n: prog_stats.run_stats(p.fd) for n, p in (("egress", horn.egress), ("ingress", horn.ingress))}
-    rtts = []
+def _asks(ns: str, packets: int, first_id: int, out: Any) -> None:
+    """In the client namespace: ``packets`` requests for key 42, one at a time, each waited
+    for (0.5 s at most): their round trips (us) and how many came from the snapshot."""
+    proc.settle(ns, None)
+    sock = client_socket((SERVER_ADDR, PORT))
+    rtts: list[float] = []
     answered = fallback = 0
     for i in range(packets):
+        rid = (first_id + i) * 4
         t0 = time.perf_counter_ns()
-        m = client.ask(first_id + i, 42, timeout=0.5)
-        rtts.append((time.perf_counter_ns() - t0) / 1e3)
-        if m is not None:
-            answered += 1
-            fallback += m.fallback
-        horn.bpf.ring_buffer_consume()
-    out: dict[str, Any] = {"answered": answered, "from_snapshot": fallback,
+        sock.send(P.request(rid, 42))
+        give_up = t0 + 500_000_000
+        while (left := give_up - time.perf_counter_ns()) > 0:
+            if not select.select([sock], [], [], left / 1e9)[0]:
+                break
+            m = P.parse(sock.recv(2048))
+            if m is not None and m.req_id == rid:
+                rtts.append((time.perf_counter_ns() - t0) / 1e3)
+                answered += 1
+                fallback += m.fallback
+                break
+    out.put({"rtts": rtts, "answered": answered, "from_snapshot": fallback})
+
+
+def _phase(tb: Testbed, horn: H.Horn, packets: int, first_id: int) -> dict[str, Any]:
+    """One phase of the live measurement: the client's round trips and the programs' own
+    run statistics over it."""
+    before = {n: prog_stats.run_stats(p.fd) for n, p in (("egress", horn.egress), ("ingress", horn.ingress))}
+    ctx = mp.get_context("fork")
+    q: Any = ctx.Queue()
+    child = ctx.Process(target=_asks, args=(tb.rig.client_ns, packets, first_id, q), daemon=True)
+    child.start()
+    got = q.get(timeout=30 + packets)
+    child.join(5)
+    rtts = got["rtts"] or [math.nan]
+    out: dict[str, Any] = {"answered": got["answered"], "from_snapshot": got["from_snapshot"],
                            "rtt_p50_us": float(np.percentile(rtts, 50)), "rtt_p99_us": float(np.percentile(rtts, 99))}
     for name, prog in (("egress", horn.egress), ("ingress", horn.ingress)):
         t1, n1 = prog_stats.run_stats(prog.fd)
@@ -180,24 +210,20 @@ def _phase(horn: H.Horn, client: UdpClient, state: int, packets: int, first_id: 
     return out
 
 
-def live_costs(config_dir: Path, packets: int) -> dict[str, Any]:
-    with Rig(prefix="mbb") as rig:
-        server = UdpServer(rig)
-        server.start()
-        client = UdpClient(rig)
-        horn = H.Horn(config_dir, programs.Upstream(SERVER_ADDR, 7000))
-        horn.load_snapshot([Entry(42, VALUE)])
-        horn.events.open_ring_buffer(lambda *a: None)
-        try:
-            horn.attach(rig.client_ns, rig.client_dev)
-            tc.pin_neighbour(rig.client_ns, rig.client_dev, SERVER_ADDR, rig.server_mac)
-            with prog_stats.enabled():
-                closed = _phase(horn, client, H.CLOSED, packets, 1)
-                opened = _phase(horn, client, H.OPEN, packets, 10 ** 6)
-        finally:
-            tc.detach_mine()
-            client.close()
-            server.stop()
+def live_costs(packets: int, settings: SettingsFile | None = None) -> dict[str, Any]:
+    """The horn applied on the testbed (the same rig, server and controller that verification
+    uses) in front of its server: ``packets`` requests passed to the server (CLOSED), then
+    ``packets`` answered by the horn (held OPEN)."""
+    sf = settings or SettingsFile()
+    with Testbed(sf.settings) as tb, exclusive.machine(), \
+            tb.background(calibrate.echo_scenario(), ARMS["horn"], seed=1) as svc:
+        applied = svc.applied
+        assert applied is not None and applied.horn is not None and applied.controller is not None
+        horn = applied.horn
+        with prog_stats.enabled():
+            closed = _phase(tb, horn, packets, 1)
+            applied.controller.force(H.OPEN)
+            opened = _phase(tb, horn, packets, 10 ** 6)
     return {
         "live_pass_ns_per_packet": closed["egress_ns_per_run"],
         "live_response_ns_per_packet": closed["ingress_ns_per_run"],
@@ -221,7 +247,7 @@ def bench_bpf(runs: int = 20000, packets: int = 2000, live: bool = True) -> dict
         horn.load_snapshot([Entry(42, VALUE)])
         out: dict[str, Any] = {"runs": runs, **test_run_costs(horn, Path(tmp) / "out", runs)}
         if live:
-            out.update({"packets": packets, **live_costs(Path(tmp) / "out", packets)})
+            out.update({"packets": packets, **live_costs(packets)})
     return out
 
 

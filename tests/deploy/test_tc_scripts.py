@@ -7,13 +7,13 @@ import shutil
 import subprocess
 
 import pytest
-from kernel_fixtures import needs_bpf
+from kernel_fixtures import UdpClient, UdpServer, needs_bpf
 
 from mbsim.deploy.export import export
 from mbsim.formats import snapshot_file
 from mbsim.formats.settings_file import SettingsFile
 from mbsim.kernel import tc
-from mbsim.kernel.rig import SERVER_ADDR, Rig, UdpClient, UdpServer
+from mbsim.kernel.rig import SERVER_ADDR, Rig
 
 pytestmark = [needs_bpf, pytest.mark.bpf,
               pytest.mark.skipif(shutil.which("clang") is None or shutil.which("bpftool") is None,

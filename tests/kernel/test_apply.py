@@ -8,14 +8,14 @@ import sys
 import time
 
 import pytest
-from kernel_fixtures import needs_bpf
+from kernel_fixtures import UdpClient, UdpServer, needs_bpf
 
 from mbsim.errors import ConfigError, MbsimError
 from mbsim.formats import snapshot_file
 from mbsim.kernel import horn as H
 from mbsim.kernel import netns, programs, tc
 from mbsim.kernel.apply import Applied
-from mbsim.kernel.rig import SERVER_ADDR, Rig, UdpClient, UdpServer
+from mbsim.kernel.rig import SERVER_ADDR, Rig
 
 pytestmark = [needs_bpf, pytest.mark.bpf]
 UPSTREAM = f"{SERVER_ADDR}:7000"

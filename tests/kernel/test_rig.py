@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from kernel_fixtures import needs_bpf
+from kernel_fixtures import UdpClient, UdpServer, needs_bpf
 from scipy import stats as sps
 
 from mbsim.errors import MbsimError
@@ -17,7 +17,7 @@ from mbsim.formats import wire as P
 from mbsim.kernel import horn as H
 from mbsim.kernel import netns, programs, tc
 from mbsim.kernel.apply import Applied
-from mbsim.kernel.rig import SERVER_ADDR, Rig, UdpClient, UdpServer
+from mbsim.kernel.rig import SERVER_ADDR, Rig
 
 pytestmark = [needs_bpf, pytest.mark.bpf]
 UPSTREAM = f"{SERVER_ADDR}:7000"

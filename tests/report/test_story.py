@@ -15,7 +15,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/setup adds it)")
 # the testbed stage runs where the machine has root and BPF (CI has): about a minute
 TINY = {"scenarios": ["db-down"], "policies": ["mbb", "none", "hystrix-tuned"], "reps": 2, "budget": 4,
-        "pareto_budget": 4, "verify_duration_s": 3}
+        "pareto_budget": 4, "verify_duration_s": 2}
 NO_BPF = bpf_available()
 # the report's run verifies on the testbed (as root), and every test here shares that run
 pytestmark = pytest.mark.serial
