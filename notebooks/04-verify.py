@@ -63,7 +63,7 @@ except MbsimError as exc:
 # %%
 if TESTBED:
     cal = calibrate.for_this_machine(
-        None, lambda: calibrate.calibrate(rounds=300 if QUICK else 2000, duration_s=1.5 if QUICK else 4.0), print)
+        None, lambda: calibrate.calibrate(rounds=200 if QUICK else 2000, duration_s=1.0 if QUICK else 4.0), print)
     display(pd.DataFrame({k: {q: cal[k][q] for q in ("p50", "p90", "p99", "mean")}
                           for k in ("base_rtt_us", "kernel_answer_us", "user_answer_us", "generator_lateness_us")}).T)
 

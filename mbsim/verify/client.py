@@ -18,7 +18,10 @@ breaker (:mod:`mbsim.mbb.breaker`) on the answers and timeouts.
 receiver thread would fight the spinning sender for the GIL. It reads each answer's kernel
 receive time (SO_TIMESTAMPNS, CLOCK_REALTIME, converted to monotonic with one offset) and
 writes it into shared arrays; live answers also go to a ring that the sender reads for the
-breaker and for error answers.
+breaker and for error answers. It also reads the kernel's transmit timestamp of each send
+on the upstream socket (SO_TIMESTAMPING, software, tagged with the socket's send counter;
+the sender records which request id each count is): the realized sends the simulator is
+given (:func:`mbsim.verify.run.realized_arrivals`).
 
 Request ids carry the request's index and attempt: ``id = index * 4 + attempt``.
 """
@@ -48,6 +51,12 @@ from mbsim.verify.shared import SharedArrays
 from mbsim.world.client import Client
 
 SO_TIMESTAMPNS = 35  # Python 3.11 has no constant for it
+SO_TIMESTAMPING = 37  # the same; also the type of its control message
+# transmit timestamps, software, each tagged with the socket's send counter, no packet copy
+SOF_TX = (1 << 1) | (1 << 4) | (1 << 7) | (1 << 11)  # TX_SOFTWARE | SOFTWARE | OPT_ID | OPT_TSONLY
+SOF_OPT_RX_FILTER = 1 << 17  # report no receive timestamp through SO_TIMESTAMPING (SO_TIMESTAMPNS does)
+IP_RECVERR = 11
+TX_MAX_NS = 5_000_000  # a transmit timestamp later than this after the send is not that send's
 RING = 1 << 20
 STATES = 1 << 16
 ARRIVE, DEADLINE, REASK, TIMEOUT, RETRY = range(5)
@@ -65,6 +74,8 @@ def arrays(n: int) -> SharedArrays:
         "asked_fb": (n, "i8"),  # the first FALLBACK ask (re-ask or sidecar)
         "gave_up": (n, "i8"),  # the client gave up: a timeout
         "error_at": (n, "i8"),  # the last attempt's error answer, with no fallback
+        "tx": (m, "i8"),  # each attempt's kernel transmit timestamp (0: none)
+        "tx_rid": (RING, "i8"),  # the request id of the k-th send on the upstream socket (k mod RING)
         "ring": (RING, "i8"), "ring_w": (8, "i8"),  # live answers, for the sender
         "progress": (8, "i8"),  # [requests sent, sender done, its major faults, its involuntary switches]
         "states": (2 * STATES, "i8"), "states_n": (8, "i8"),  # the client breaker's (time, state) changes
@@ -89,13 +100,44 @@ class ClientConfig:
     force_open: bool = False  # calibration: the breaker arm's breaker refuses everything
 
 
-def client_socket(addr: tuple[str, int]) -> socket.socket:
+def client_socket(addr: tuple[str, int], tx_timestamps: bool = False) -> socket.socket:
+    """A connected, non-blocking UDP socket with kernel receive timestamps, and, with
+    ``tx_timestamps``, a software transmit timestamp of each send on its error queue."""
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 << 20)
     s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    if tx_timestamps:
+        try:
+            s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, SOF_TX | SOF_OPT_RX_FILTER)
+        except OSError:  # a kernel before 6.11 has no RX filter: the receiver ignores the extra message
+            s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPING, SOF_TX)
     s.connect(addr)
     s.setblocking(False)
     return s
+
+
+def drain_tx(sock: socket.socket, a: SharedArrays, off: int) -> None:
+    """Read the transmit timestamps waiting on ``sock``'s error queue into ``a["tx"]``: the
+    k-th send's (the kernel's counter) is request id ``a["tx_rid"][k]``'s first transmit,
+    kept when it lies within :data:`TX_MAX_NS` after the sender's own clock at that send."""
+    tx, tx_rid, sent = a["tx"], a["tx_rid"], a["sent"]
+    while True:
+        try:
+            _data, anc, _flags, _addr = sock.recvmsg(64, 512, socket.MSG_ERRQUEUE)
+        except (BlockingIOError, InterruptedError):
+            return
+        ts = key = None
+        for level, kind, value in anc:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPING and len(value) >= 16:
+                sec, nsec = struct.unpack("qq", value[:16])
+                ts = sec * 1_000_000_000 + nsec - off
+            elif level == socket.IPPROTO_IP and kind == IP_RECVERR and len(value) >= 16:
+                key = struct.unpack("IBBBBII", value[:16])[6]  # ee_data: the send counter
+        if ts is None or key is None:
+            continue
+        rid = int(tx_rid[key % RING])
+        if 0 <= rid < len(tx) and tx[rid] == 0 and 0 <= ts - int(sent[rid]) <= TX_MAX_NS:
+            tx[rid] = ts
 
 
 class Sender:
@@ -106,6 +148,8 @@ class Sender:
         self.planned, self.keys, self.sent = a["planned"], a["keys"], a["sent"]
         self.live, self.live_status, self.fb = a["live"], a["live_status"], a["fb"]
         self.ring, self.ring_w = a["ring"], a["ring_w"]
+        self.tx_rid = a["tx_rid"]
+        self.tx_n = 0  # sends on the upstream socket so far: the kernel's transmit counter
         self.n = len(self.planned)
         self.heap: list[tuple[int, int, int, int, int]] = []
         self.seq = 0
@@ -150,11 +194,13 @@ class Sender:
                 return
         self.attempt[i] = attempt
         rid = i * ATTEMPTS + attempt
+        self.sent[rid] = time.monotonic_ns() if attempt else now
+        self.tx_rid[self.tx_n % RING] = rid
         try:
             self.up.send(P.request(rid, int(self.keys[i])))
+            self.tx_n += 1
         except OSError:
             pass  # a full socket buffer or a partition: the request is lost, as a packet would be
-        self.sent[rid] = time.monotonic_ns() if attempt else now
         if self.cfg.arm.deadline and attempt == 0:
             self.at(int(self.planned[i]) + self.deadline_ns, DEADLINE, i)
         if self.timeout_ns < (1 << 62):
@@ -169,8 +215,12 @@ class Sender:
         rid = i * ATTEMPTS + int(self.attempt[i])
         sock = self.side if self.cfg.arm.sidecar else self.up
         if sock is not None:
+            if sock is self.up:  # counted by the kernel's transmit counter too
+                self.tx_rid[self.tx_n % RING] = rid
             try:
                 sock.send(P.request(rid, int(self.keys[i]), fallback=True))
+                if sock is self.up:
+                    self.tx_n += 1
             except OSError:
                 pass
         self.done[i] = True
@@ -293,9 +343,12 @@ def run_receiver(cfg: ClientConfig, a: SharedArrays, ns: str, cpu: int | None, s
     off = cfg.rt_offset_ns
     space = socket.CMSG_SPACE(16)
     n = len(fb)
+    up = socks[0]  # the upstream socket: its error queue holds the transmit timestamps
     go.wait()
     while not stop["flag"]:
         ready, _, _ = select.select(socks, [], [], 0.05)
+        if up in ready:
+            drain_tx(up, a, off)
         for s in ready:
             while True:
                 try:

@@ -5,8 +5,9 @@ attempt that came before the client stopped waiting for it (the attempt's timeou
 hard deadline), an answer from a snapshot (the kernel's or the sidecar's), the moment the
 client gave up (a timeout), or the last attempt's error answer. Latency is counted from the
 *planned* send time (corrected: a stall cannot hide the requests it delayed) and also from
-the first actual send (uncorrected). As in the simulator, a request counts in the window
-[warm-up, duration) by the time its outcome was known.
+the first actual send (uncorrected: its kernel transmit timestamp, else the sender's
+clock). As in the simulator, a request counts in the window [warm-up, duration) by the
+time its outcome was known.
 
 Percentiles get distribution-free intervals and their sample counts beyond them
 (:func:`mbsim.metrics.intervals.percentile`). When consecutive latencies are correlated
@@ -52,7 +53,7 @@ class Outcomes:
     kind: np.ndarray
     at_ns: np.ndarray
     latency_s: np.ndarray  # from the planned send
-    latency_uncorrected_s: np.ndarray  # from the first actual send
+    latency_uncorrected_s: np.ndarray  # from the first actual send (its kernel transmit timestamp)
     lateness_ns: np.ndarray  # first action minus planned
     in_window: np.ndarray  # outcome known within [warm-up, duration)
 
@@ -84,8 +85,11 @@ def outcomes(raw: RawRun, deadline_ms: float | None) -> Outcomes:
     kind[unresolved] = UNRESOLVED
     first = np.where(sent[:, 0] > 0, sent[:, 0], a["asked_fb"])
     first = np.where(first > 0, first, planned)
+    # the actual send: the kernel's transmit timestamp of the first send where there is one
+    tx = a["tx"][0::ATTEMPTS] if "tx" in a else np.zeros(n, dtype=np.int64)
+    actual = np.where((tx > 0) & (sent[:, 0] > 0), tx, first)
     lat = np.where(unresolved, np.nan, (at - planned) / 1e9)
-    lat_u = np.where(unresolved, np.nan, (at - first) / 1e9)
+    lat_u = np.where(unresolved, np.nan, (at - actual) / 1e9)
     start, end = raw.t0_ns + int(sc.warmup_s * 1e9), raw.t0_ns + int(sc.duration_s * 1e9)
     return Outcomes(kind, at, lat, lat_u, first - planned, ~unresolved & (at >= start) & (at < end))
 

@@ -226,7 +226,7 @@ class Testbed:
                                 (SERVER_ADDR, PORT), svc.sidecar, 0, proc.realtime_offset_ns(), seed,
                                 closed_loop=closed_loop, lag_ns=lag_ns, force_open=force_open)
             with netns.inside(r.client_ns):
-                up = client_socket((SERVER_ADDR, PORT))
+                up = client_socket((SERVER_ADDR, PORT), tx_timestamps=True)
                 side = client_socket(svc.sidecar) if svc.sidecar else None
             socks = [s for s in (up, side) if s is not None]
             go = _FORK.Event()

@@ -170,12 +170,13 @@ def test_a_second_run_into_the_same_directory_replaces_the_first(report, tmp_pat
     again = tmp_path / "report"
     shutil.copytree(out, again)
     first = json.loads((again / "studies" / "tuned" / "study.json").read_text())["provenance"]["created"]
-    (tmp_path / "tiny.json").write_text(json.dumps(TINY | {"verify": False}))
+    smaller = TINY | {"verify": False, "policies": ["mbb", "none"], "budget": 2, "pareto_budget": 2}
+    (tmp_path / "tiny.json").write_text(json.dumps(smaller))
     r = mbsim("run", "--quick", "--config", str(tmp_path / "tiny.json"), "--out", str(again))
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"the earlier run's study {again / 'studies' / 'tuned'} replaced" in r.stderr
     evals = (again / "studies" / "tuned" / "evaluations.jsonl").read_text().splitlines()
-    assert len(evals) == TINY["budget"]  # the new study's, not the old one's appended to
+    assert len(evals) == smaller["budget"] != TINY["budget"]  # the new study's, not the old one's appended to
     doc = json.loads((again / "results.json").read_text())
     assert doc["stages"][4]["skipped"]  # this run's results, not the first's
     assert json.loads((again / "studies" / "tuned" / "study.json").read_text())["provenance"]["created"] >= first
