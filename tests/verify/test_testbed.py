@@ -79,10 +79,12 @@ def test_every_scenario_runs_end_to_end_under_every_arm(testbed, name):
             o = measure.outcomes(raw, deadline)
             gs, thin = gates.check(o, raw.arrays["planned"], *window(raw, sc), sc.workload.constant)
             m = measure.metrics(raw, deadline, thin)
-            # a VM stall times out everything in flight at once, and the breaker opens on that
-            # burst although nothing is down: with loss alone the model predicts no opening, so
-            # such a run is repeated like one whose gates failed
-            stalled = name == "loss12" and m["transitions_to_open"] > 0
+            # a VM stall times out everything in flight at once, and the horn's breaker opens on
+            # that burst although nothing is down: the snapshot then answers more than the
+            # identity below allows, so such a run is repeated (the breaker arm's openings under
+            # loss alone are chance - the dropper's losses are the kernel's own draws - and
+            # nothing below depends on them)
+            stalled = name == "loss12" and arm.name == "horn" and m["transitions_to_open"] > 0
             if name == "loss12" and arm.deadline:
                 slow = late_share(raw, o, 5.0)
             if not stalled:
