@@ -13,12 +13,10 @@
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 from typing import Any
 
 import numpy as np
 
-from mbsim import exclusive
 from mbsim.argtypes import count, number
 from mbsim.verify import calibrate, gates, measure
 from mbsim.verify.arms import ARMS
@@ -95,27 +93,22 @@ def bench_rig(duration_s: float = 2.0, rounds: int = 2000, pairs: int = 3,
             if not rates[-1]["sustained"] and len(rates) > 1 and not rates[-2]["sustained"]:
                 break  # two rates in a row it could not hold: stop climbing
         progress("kernel against user-space answers, one run")
-        q: mp.Queue[Any] = mp.get_context("fork").Queue()
-        with exclusive.machine(), tb.background(echo(1000.0, 1.0), ARMS["horn"], seed=1, sidecar=True):
-            p = mp.get_context("fork").Process(target=calibrate._ping_pong, args=(tb.rig.client_ns, rounds, q, 1),
-                                               daemon=True)
-            p.start()
-            rtt = q.get(timeout=60 + rounds * 0.01)
-            p.join(5)
+        rtt = calibrate.pingpong(tb, rounds, echo(1000.0, 1.0))
         rt = realtime_pairs(tb, pairs, 10000.0, max(duration_s, 3.0), progress) if pairs else None
     held = [r["rate_rps"] for r in rates if r["sustained"]]
     kernel, user = np.median(rtt["kernel"]), np.median(rtt["user"])
     return {"rates": rates, "max_sustained_rps": max(held) if held else None, "goal_lateness_p99_us": 25.0,
             "rtt_kernel_p50_us": float(kernel), "rtt_user_p50_us": float(user),
             "rtt_base_p50_us": float(np.median(rtt["base"])),
-            "kernel_to_user_ratio": float(user / kernel), "goal_kernel_to_user_ratio": 3.0, "realtime": rt}
+            "kernel_to_user_ratio": calibrate.kernel_to_user(rtt), "goal_kernel_to_user_ratio": 3.0, "realtime": rt}
 
 
 HELP = "the testbed's open-loop generator from 2K req/s up, and kernel against user-space answers"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--duration", type=number(0.5, 60), default=2.0, help="seconds at each rate (default 2)")
+    p.add_argument("--duration", type=number(1, 60), default=2.0,
+                   help="seconds at each rate (default 2; the first 0.5 s are warm-up)")
     p.add_argument("--samples", type=count(10, 100_000), default=2000,
                    help="round trips of each kind in the ping-pong run (default 2000)")
     p.add_argument("--pairs", type=count(0, 50), default=3,

@@ -401,10 +401,7 @@ def stage_verify(cfg: RunConfig, settings_path: str, out: Path, say: Say) -> Sta
                 row: dict[str, Any] = {"arm": arm, "metric": name.upper() if name.startswith("p") else
                                        name.replace("_", " ")}
                 for basis in verdict.BASES:
-                    a = r["across"][basis][name]
-                    g = {"basis": basis, "goal": row["metric"], "mean": a["mean"], "low": a["low"],
-                         "high": a["high"], "runs": a["n"]}
-                    row[basis] = a.get("status") or verdict.describe(g).replace("mean error ", "")
+                    row[basis] = verdict.error_cell(r["across"][basis][name], name)
                 rows.append(row)
     st.tables.append({"rows": rows, "columns": ["arm", "metric", "planned", "realized"],
                       "caption": f"{sc.name}, {cfg.verify_reps} runs of {sc.duration_s:g} s per arm: the prediction "

@@ -56,6 +56,8 @@ class Outcomes:
     latency_uncorrected_s: np.ndarray  # from the first actual send (its kernel transmit timestamp)
     lateness_ns: np.ndarray  # first action minus planned
     in_window: np.ndarray  # outcome known within [warm-up, duration)
+    actual_ns: np.ndarray  # the actual first send: its kernel transmit timestamp, else the sender's clock
+    kernel_tx_share: float = 0.0  # of the first sends, those with a kernel transmit timestamp
 
 
 def outcomes(raw: RawRun, deadline_ms: float | None) -> Outcomes:
@@ -87,11 +89,13 @@ def outcomes(raw: RawRun, deadline_ms: float | None) -> Outcomes:
     first = np.where(first > 0, first, planned)
     # the actual send: the kernel's transmit timestamp of the first send where there is one
     tx = a["tx"][0::ATTEMPTS] if "tx" in a else np.zeros(n, dtype=np.int64)
-    actual = np.where((tx > 0) & (sent[:, 0] > 0), tx, first)
+    kernel = (tx > 0) & (sent[:, 0] > 0)
+    actual = np.where(kernel, tx, first)
     lat = np.where(unresolved, np.nan, (at - planned) / 1e9)
     lat_u = np.where(unresolved, np.nan, (at - actual) / 1e9)
     start, end = raw.t0_ns + int(sc.warmup_s * 1e9), raw.t0_ns + int(sc.duration_s * 1e9)
-    return Outcomes(kind, at, lat, lat_u, first - planned, ~unresolved & (at >= start) & (at < end))
+    return Outcomes(kind, at, lat, lat_u, first - planned, ~unresolved & (at >= start) & (at < end), actual,
+                    float(kernel.mean()) if n else 0.0)
 
 
 SECTIONS = 20  # blocks of a run whose latencies stay correlated however thinned

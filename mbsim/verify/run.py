@@ -75,22 +75,11 @@ def simulated_metrics(r: Any) -> dict[str, Any]:
     return {**r.metrics, "percentiles": pct, TRANSITIONS_TO_OPEN: sum(1 for _, s in r.transitions if s == 1)}
 
 
-def realized_sends(raw: Any, o: Any) -> tuple[np.ndarray, float]:
-    """When the generator really acted on each request (CLOCK_MONOTONIC ns): the kernel's
-    transmit timestamp of its first send where there is one, else the sender's own clock
-    at that send (or at its first ask of the sidecar); and the share with a kernel one."""
-    first = raw.arrays["planned"] + o.lateness_ns
-    tx = raw.arrays.get("tx")
-    if tx is None:
-        return first, 0.0
-    kernel = tx[0::4]
-    has = (kernel > 0) & (raw.arrays["sent"][0::4] > 0)
-    return np.where(has, kernel, first), float(has.mean()) if has.size else 0.0
-
-
-def realized_arrivals(raw: Any, o: Any) -> np.ndarray:
-    """:func:`realized_sends` in s from scenario time 0, ascending (the simulator's arrivals)."""
-    t = (realized_sends(raw, o)[0] - raw.t0_ns) / 1e9
+def realized_arrivals(raw: Any, o: measure.Outcomes) -> np.ndarray:
+    """When the generator really sent each request (``o.actual_ns``: the kernel's transmit
+    timestamp of its first send where there is one), in s from scenario time 0, ascending:
+    the simulator's arrivals for the realized-send prediction."""
+    t = (o.actual_ns - raw.t0_ns) / 1e9
     return np.maximum.accumulate(np.maximum(t, 0.0))
 
 
@@ -132,8 +121,8 @@ def run_once(tb: Testbed, sc: Scenario, arm: Arm, settings: SettingsFile, seed: 
                                    (raw.arrays["planned"] + o.lateness_ns < end))) / (sc.duration_s - sc.warmup_s),
         "server": {k: v for k, v in raw.server.items() if k != "answer_lateness_ns"},
         "drops": raw.drops, "unresolved": m["unresolved"], "pinned": raw.pinned, "health": raw.health,
-        "kernel_tx_share": realized_sends(raw, o)[1],
-        "_curves": {"measured_ms": (o.latency_s[o.in_window] - o.lateness_ns[o.in_window] / 1e9) * 1e3,
+        "kernel_tx_share": o.kernel_tx_share,
+        "_curves": {"measured_ms": o.latency_uncorrected_s[o.in_window] * 1e3,
                     "measured_planned_ms": lat,
                     "predicted_cdf": ([x * 1e3 for x in cdf[0]], list(cdf[1]))},
     }
@@ -153,12 +142,6 @@ def verify_arm(tb: Testbed, sc: Scenario, arm: Arm, settings: SettingsFile, seed
     first["across"] = verdict.across(runs)
     first["passed_runs"] = sum(1 for r in runs if not verdict.failed_gates(r))
     return first
-
-
-def verify_one(tb: Testbed, sc: Scenario, arm: Arm, settings: SettingsFile, seed: int, cal: dict[str, Any] | None,
-               retries: int = 2) -> dict[str, Any]:
-    """One run of (scenario, arm) (:func:`run_once`), kept for the load sweep and notebooks."""
-    return run_once(tb, sc, arm, settings, seed, cal, retries)
 
 
 def sweep_scenario(u: float, duration_s: float) -> Scenario:
@@ -199,7 +182,7 @@ def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: Setti
             horn = next(a for a in arms if a.name == "horn")
             progress(f"{scs[0].name} / horn, unpinned")
             tb.pinned = False
-            unpinned = verify_one(tb, scs[0], horn, settings, seed, cal, retries)
+            unpinned = run_once(tb, scs[0], horn, settings, seed, cal, retries)
             tb.pinned = True
             pinned = results[scs[0].name]["horn"]
             extra["pinning"] = {"scenario": scs[0].name, "arm": "horn",
@@ -213,7 +196,7 @@ def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: Setti
             for u in ((0.2, 0.5, 0.8, 0.95) if quick else (0.2, 0.4, 0.6, 0.8, 0.9, 0.95)):
                 sc = sweep_scenario(u, 5.0 if quick else 10.0)
                 progress(f"load sweep {u:.0%}")
-                r = verify_one(tb, sc, ARMS["none"], settings, seed, cal, retries)
+                r = run_once(tb, sc, ARMS["none"], settings, seed, cal, retries)
                 points.append({"utilisation": u, "p50": r["p50"], "p99": r["p99"], "passed": r["passed"],
                                "achieved_rps": r["achieved_rps"]})
             extra["sweep"] = points
@@ -275,7 +258,7 @@ def markdown(doc: dict[str, Any]) -> str:
                 star = "" if r[name]["meaningful"] else "*"
                 lines.append(f"| {arm}{gate} | {name.upper().replace('_', '.')} | {fmt(m['value'])}{star} "
                              f"({fmt(m['ci_low'])}..{fmt(m['ci_high'])}, n {m['n']}{every}, beyond {m['beyond']}) | "
-                             f"{fmt(r[name]['predicted']['value'])} | {_pct(r[name]['error'])} | "
+                             f"{fmt(r[name]['predicted']['value'])} | {verdict.pct(r[name]['error'], '-')} | "
                              f"{'yes' if r[name]['contained'] else 'no'} |")
             for name in verdict.RATIOS:
                 lines.append(f"| {arm}{gate} | {name} | {fmt(r[name]['measured'], 5)} | "
@@ -283,7 +266,7 @@ def markdown(doc: dict[str, Any]) -> str:
                              f"{100 * r[name]['error_points']:+.2f} pt | |")
             for name in (P99_JITTER_MS, DECISION_ACCURACY):
                 lines.append(f"| {arm}{gate} | {name} | {fmt(r[name]['measured'])} | {fmt(r[name]['predicted'])} | "
-                             f"{_pct(r[name]['error'])} | |")
+                             f"{verdict.pct(r[name]['error'], '-')} | |")
             t = r[TRANSITIONS_TO_OPEN]
             lines.append(f"| {arm}{gate} | breaker openings | {t['measured']} | {t['predicted']} | | |")
             g = r["generator_lateness_us"]
@@ -306,12 +289,7 @@ def markdown(doc: dict[str, Any]) -> str:
             if not acr:
                 continue
             for name in verdict.JUDGED:
-                cells = []
-                for basis in verdict.BASES:
-                    a = acr[basis][name]
-                    g = {"basis": basis, "goal": name.upper(), "mean": a["mean"], "low": a["low"], "high": a["high"],
-                         "runs": a["n"]}
-                    cells.append(a.get("status") or verdict.describe(g).replace("mean error ", ""))
+                cells = [verdict.error_cell(acr[basis][name], name) for basis in verdict.BASES]
                 lines.append(f"| {sc} | {arm} | {name} | {cells[0]} | {cells[1]} |")
     lines.append("")
     shares = [x.get("kernel_tx_share", 0.0) for arms in doc["scenarios"].values() for r in arms.values()
@@ -330,10 +308,6 @@ def markdown(doc: dict[str, Any]) -> str:
         lines.append(f"| {g['goal']} | {g['status'] if g['met'] is None else ('met' if g['met'] else '**missed**')} "
                      f"| {verdict.describe(g)} |")
     return "\n".join(lines) + "\n"
-
-
-def _pct(e: float) -> str:
-    return "-" if e is None or (isinstance(e, float) and math.isnan(e)) else f"{100 * e:+.1f} %"
 
 
 def write(doc: dict[str, Any], out: Path, command: str) -> dict[str, Path]:

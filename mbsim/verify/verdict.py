@@ -202,21 +202,32 @@ def goals(results: dict[str, dict[str, Any]], deadline_ms: float, pingpong: dict
     return out
 
 
-def _pct(v: float) -> str:
-    return "n/a" if v is None or math.isnan(v) else f"{100 * v:+.1f} %"
+def pct(v: float | None, missing: str = "n/a") -> str:
+    """A relative error as a signed percentage."""
+    return missing if v is None or math.isnan(v) else f"{100 * v:+.1f} %"
 
 
-def _pts(v: float) -> str:
+def _pts(v: float | None) -> str:
     return "n/a" if v is None or math.isnan(v) else f"{100 * v:+.2f} pt"
+
+
+def _error_text(mean: float, low: float, high: float, runs: int, points: bool) -> str:
+    f = _pts if points else pct
+    if runs >= 2 and not math.isnan(low):
+        return f"{f(mean)} (95 % interval {f(low)} to {f(high)}, {runs} runs)"
+    return f"{f(mean)} ({runs} run{'s' if runs != 1 else ''}, no interval)"
+
+
+def error_cell(agg: dict[str, Any], name: str) -> str:
+    """One :func:`across` entry for a table cell: why it was not measured, or its error."""
+    return str(agg.get("status") or _error_text(agg["mean"], agg["low"], agg["high"], agg["n"], name in RATIOS))
 
 
 def describe(g: dict[str, Any]) -> str:
     """A goal's numbers in words, for a person (no keys, no dicts)."""
     if "basis" in g:
-        f = _pct if ("P50" in g["goal"] or "P99" in g["goal"]) else _pts
-        if g["runs"] >= 2 and not math.isnan(g["low"]):
-            return f"mean error {f(g['mean'])} (95 % interval {f(g['low'])} to {f(g['high'])}, {g['runs']} runs)"
-        return f"mean error {f(g['mean'])} ({g['runs']} run{'s' if g['runs'] != 1 else ''}, no interval)"
+        points = not ("P50" in g["goal"] or "P99" in g["goal"])
+        return "mean error " + _error_text(g["mean"], g["low"], g["high"], g["runs"], points)
     if "kernel_p50_us" in g:
         return (f"{g['value']:.1f}x (kernel answer {g['kernel_p50_us']:.1f} us, user space "
                 f"{g['user_p50_us']:.1f} us, p50)")
