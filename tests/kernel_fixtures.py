@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import select
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +30,24 @@ def bpf_available() -> str | None:
 
 needs_bpf = pytest.mark.skipif(bpf_available() is not None, reason=str(bpf_available()))
 
+
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def as_nobody(args: list[str], home: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``python -m mbsim ARGS`` as the unprivileged user nobody. Skips, saying why, when nobody
+    cannot reach this checkout's Python or package (a clone into a private directory, such as
+    one ``mktemp -d`` made): what is tested is mbsim's message, not the file permissions."""
+    import mbsim
+
+    for target in (Path(sys.executable), Path(mbsim.__file__)):
+        for d in target.parents:
+            if not d.stat().st_mode & 0o001:
+                pytest.skip(f"{d} is not searchable by other users (mode {oct(d.stat().st_mode & 0o777)}), "
+                            f"so nobody cannot run this checkout's mbsim")
+    return subprocess.run([*NOBODY, sys.executable, "-m", "mbsim", *args], capture_output=True, text=True,
+                          env={**os.environ, "HOME": home}, timeout=timeout)
 
 # a plain UDP server and client on the rig, for the kernel's own tests (the testbed has the real ones)
 class UdpServer(threading.Thread):

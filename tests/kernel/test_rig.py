@@ -1,6 +1,5 @@
 """The horn and the dropper for real: namespaces, veth, a UDP server and a UDP client."""
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -9,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from kernel_fixtures import UdpClient, UdpServer, needs_bpf
+from kernel_fixtures import UdpClient, UdpServer, as_nobody, needs_bpf
 from scipy import stats as sps
 
 from mbsim.errors import MbsimError
@@ -269,9 +268,7 @@ def test_refuses_host_interface_and_bad_inputs_before_attaching(rig, exported, t
 
 
 def test_without_root_one_line(tmp_path, exported):
-    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m",
-                        "mbsim", "apply", str(exported / "out"), "--dev", "lo", "--upstream", UPSTREAM,
-                        "--snapshot", str(exported / "snapshot.json")], capture_output=True, text=True,
-                       env={**os.environ, "HOME": str(tmp_path)})
+    r = as_nobody(["apply", str(exported / "out"), "--dev", "lo", "--upstream", UPSTREAM,
+                   "--snapshot", str(exported / "snapshot.json")], str(tmp_path))
     assert r.returncode == 2
     assert r.stderr.strip().count("\n") == 0 and "needs root" in r.stderr

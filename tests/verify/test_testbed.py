@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from kernel_fixtures import needs_bpf
+from kernel_fixtures import as_nobody, needs_bpf
 
 from mbsim import machine
 from mbsim.engine.simulate import simulate
@@ -319,9 +319,7 @@ def test_settings_that_fail_validation_are_one_line(tmp_path):
 
 
 def test_without_root_it_says_so_and_that_the_simulator_works(tmp_path):
-    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-m", "mbsim",
-                        "verify", "--scenario", "db-down"], capture_output=True, text=True,
-                       env={**os.environ, "HOME": str(tmp_path)}, timeout=60)
+    r = as_nobody(["verify", "--scenario", "db-down"], str(tmp_path))
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
     assert "needs root" in r.stderr and "mbsim simulate" in r.stderr
 
