@@ -35,6 +35,8 @@ BLOCK = 4096
 #: :func:`child` indices of the round-trip streams (first attempts, retries), far beyond
 #: the per-request faults' ``len(STREAMS) + 2k``
 RTT_FIRST, RTT_RETRY = 1_000_000, 1_000_001
+#: and those of a heavy request class's service times (``service.heavy``)
+HEAVY_FIRST, HEAVY_RETRY = 1_000_002, 1_000_003
 
 
 MAX_SEED = 2 ** 63  # seeds are integers in [0, MAX_SEED)

@@ -10,7 +10,8 @@ from mbsim.verify import calibrate
 
 def doc(ident):
     return {"schema": calibrate.SCHEMA, "base_rtt_us": {"mean": 60.0, "samples": [55.0, 65.0]},
-            "kernel_answer_us": {"samples": [5.0]}, "user_answer_us": {"samples": [50.0]}, "machine": ident}
+            "kernel_answer_us": {"samples": [5.0]}, "user_answer_us": {"samples": [50.0]}, "machine": ident,
+            "testbed": {"pm_qos_us": 0}}
 
 
 def test_this_machine_is_itself_and_another_boot_is_not():
@@ -43,11 +44,21 @@ def test_a_calibration_from_another_machine_or_boot_is_measured_again_and_said_i
     said: list[str] = []
     got = calibrate.for_this_machine(path, lambda: fresh, said.append)
     assert got is fresh and len(said) == 1
-    assert said[0].startswith(f"{path} was measured on another machine or boot (") and "calibrating this one" in said[0]
+    assert said[0].startswith(f"{path} was measured on another machine or boot, or under other conditions (")
+    assert "calibrating this one" in said[0]
     # what was measured is kept for this machine, and used next time without measuring
     assert json.loads(calibrate.DEFAULT_PATH.read_text())["machine"] == machine.identity()
     again = calibrate.for_this_machine(None, lambda: pytest.fail("measured again"), said.append)
     assert again["machine"] == machine.identity()
+
+
+def test_a_calibration_measured_without_the_testbeds_pm_qos_request_is_measured_again(stored):
+    old = {**doc(machine.identity()), "testbed": {}}
+    path = calibrate.save(old, stored / "old.json")
+    said: list[str] = []
+    fresh = doc(machine.identity())
+    assert calibrate.for_this_machine(path, lambda: fresh, said.append) is fresh
+    assert "(it was measured without the testbed's PM QoS request of 0 us)" in said[0]
 
 
 def test_the_committed_calibration_is_an_example_labelled_with_its_machine():

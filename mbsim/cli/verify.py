@@ -22,6 +22,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--realtime", action="store_true",
                    help="SCHED_FIFO and locked memory for the sender, receiver and server (off by default: on the "
                         "machines measured so far it did not lower the lateness; mbsim bench rig measures it here)")
+    p.add_argument("--backend", choices=("timer", "sqlite"), default="timer",
+                   help="the service behind the testbed: timer (default), the emulated service, which plays the "
+                        "model's own service times and isolates the network and kernel path; sqlite, a real database "
+                        "whose workers run real queries, with the model fitted to it (mbsim calibrate --backend "
+                        "sqlite, measured first when this machine has none), its held-out loads verified too")
+    p.add_argument("--backend-fit", default=None,
+                   help="--backend sqlite: the backend fit (default data/calibration/this-machine-sqlite.json, on "
+                        "this machine and boot only)")
     p.add_argument("--calibration", default=None,
                    help="calibration file (default data/calibration/this-machine.json); used only on the machine and "
                         "boot that measured it, else this machine is calibrated first")
@@ -30,7 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retries", type=count(0, 10), default=0,
                    help="repeats of a run whose generator gates fail (default 0: the realized-send prediction "
                         "carries such a run)")
-    add_out(p, "data/verification", "where results go; - writes nothing, prints only")
+    add_out(p, None, "where results go (default data/verification, with --backend sqlite data/verification/sqlite); - "
+            "writes nothing, prints only")
     add_json(p)
     add_allow_dirty(p)
 
@@ -59,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     arms = arms_mod.get(args.arms)
     settings = load_settings(args.settings) if args.settings else SettingsFile()
     needs_testbed("mbsim verify")  # first: without root, that is what to say
+    args.out = args.out or ("data/verification/sqlite" if args.backend == "sqlite" else "data/verification")
     save = args.out != "-"
     if save:
         out_dir(args.out, args.allow_dirty)
@@ -70,9 +80,15 @@ def run(args: argparse.Namespace) -> int:
 
     cal = calibrate.for_this_machine(args.calibration,
                                      lambda: calibrate.calibrate(rounds=500, duration_s=3.0, progress=say), say)
+    fitted = None
+    if args.backend == "sqlite":
+        from mbsim.verify import backend_fit
+        fitted = calibrate.for_this_machine(args.backend_fit,
+                                            lambda: backend_fit.calibrate(settings, quick=True, progress=say), say,
+                                            default=backend_fit.DEFAULT_PATH, loader=backend_fit.load)
     doc = vrun.verify(scenarios, arms, settings, seed=args.seed, quick=args.quick, cal=cal, sweep=args.sweep,
                       pinning=not args.no_pinning_check, retries=args.retries, reps=args.reps,
-                      realtime=args.realtime, progress=say)
+                      realtime=args.realtime, backend=args.backend, backend_fit=fitted, progress=say)
     command = "mbsim " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "mbsim verify"
     if save:
         files = vrun.write(doc, Path(args.out), command)

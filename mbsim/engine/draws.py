@@ -59,10 +59,22 @@ def rtt_field(sc: Scenario) -> int | None:
     return max(_base_width(sc), EXTRA) if sc.network.rtt_samples_us else None
 
 
+def heavy_field(sc: Scenario) -> int | None:
+    """Index of the heavy class's service time (s), where the service has one
+    (``service.heavy``): after the round trip. None: a spike is ``spike_factor`` times the draw."""
+    if sc.service.heavy is None:
+        return None
+    k = rtt_field(sc)
+    return max(_base_width(sc), EXTRA) if k is None else k + 1
+
+
 def width(sc: Scenario) -> int:
     """Fields per draws tuple: the loss fields only where a packet can be lost (or where
-    per-request faults follow them), and a round trip last where it is drawn."""
-    k = rtt_field(sc)
+    per-request faults follow them), then a round trip where it is drawn, then a heavy
+    class's service time where the service has one."""
+    k = heavy_field(sc)
+    if k is None:
+        k = rtt_field(sc)
     return _base_width(sc) if k is None else k + 1
 
 
@@ -121,6 +133,10 @@ def draws(sc: Scenario, seed: int, block: int = streams.BLOCK) -> Draws:
         pool = np.asarray(sc.network.rtt_samples_us) / 1e6
         for rows, index in ((first, streams.RTT_FIRST), (retry, streams.RTT_RETRY)):
             rows.append((at, _choice(streams.child(seed, index), pool)))
+    hv = heavy_field(sc)
+    if hv is not None and sc.service.heavy is not None:  # streams of their own, beyond the round trip's
+        for rows, index in ((first, streams.HEAVY_FIRST), (retry, streams.HEAVY_RETRY)):
+            rows.append((hv, sc.service.heavy.sampler(streams.child(seed, index))))
     return Draws(
         gaps=arrival_gaps(sc.workload, rng["arrival"], rng["thinning"]),
         first=_columns(first, n, block),
@@ -140,5 +156,7 @@ def exact(sc: Scenario, gaps: Iterable[float] | None, services: Iterable[float] 
         tail = NEUTRAL[1:] + (1.0,) * len(sc.faults.per_request)
         if rtt_field(sc) is not None:
             tail += (sc.network.rtt_ms / 1e3,)
+        if heavy_field(sc) is not None:
+            tail += (0.0,)
         d.first = ((s, *tail) for s in services)
     return d

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from simpy.events import NORMAL
 
-from mbsim.engine.draws import EXTRA, LOSS_REQUEST, LOSS_RESPONSE, SERVICE, SPIKE, rtt_field
+from mbsim.engine.draws import EXTRA, LOSS_REQUEST, LOSS_RESPONSE, SERVICE, SPIKE, heavy_field, rtt_field
 from mbsim.engine.events import Slot, schedule_target
 from mbsim.engine.request import ATTEMPT, GIVE_UP, INFLIGHT, JOB_DRAWS, JOB_QUEUED, POOLED, SENT, SETTLED, T0
 from mbsim.outcome import ERROR, SUCCESS
@@ -84,6 +84,7 @@ def make_begin(m: Model) -> Callable[[tuple[Any, ...], float, Slot], float]:
     heap, eid = schedule_target(m.env)
     clock, queue, rtt, lf = m.clock, m.queue, m.rtt, m.sc.service.load
     rtt_at = rtt_field(m.sc)  # None: every attempt takes the constant round trip
+    heavy_at = heavy_field(m.sc)  # None: a spike is spike_factor times the draw
     spike_fraction, spike_factor, gain = m.spike_fraction, m.spike_factor, lf.gain
     slower, failing = scenario_faults(m, "service"), scenario_faults(m, "error")
 
@@ -94,7 +95,7 @@ def make_begin(m: Model) -> Callable[[tuple[Any, ...], float, Slot], float]:
         d = job[JOB_DRAWS]
         s = d[SERVICE]
         if d[SPIKE] < spike_fraction:
-            s *= spike_factor
+            s = s * spike_factor if heavy_at is None else d[heavy_at]
         if slower:
             s *= slowdown(d, slower)
         if queue and gain:  # psi > 0: the suspension stiffens

@@ -166,9 +166,24 @@ def calibrate(settings: SettingsFile | None = None, rounds: int = 2000, rate_rps
         "generator_lateness_us": _summary(late),
         "generator_rate_rps": rate_rps,
         "machine": machine.identity(),
+        "testbed": testbed_conditions(tb),
         "provenance": provenance(rounds=rounds, rate_rps=rate_rps, duration_s=duration_s,
                                  settings=dataclasses.asdict(sf.settings)),
     }
+
+
+def testbed_conditions(tb: Testbed) -> dict[str, Any]:
+    """What the testbed held while it measured (a calibration is used only under the same)."""
+    return {"pm_qos_us": proc.PM_QOS_US if tb.pm_qos else None}
+
+
+def conditions_differ(doc: dict[str, Any]) -> str | None:
+    """Why ``doc`` was measured under other testbed conditions than this testbed holds."""
+    had = (doc.get("testbed") or {}).get("pm_qos_us")
+    if had != proc.PM_QOS_US:
+        return (f"it was measured without the testbed's PM QoS request of {proc.PM_QOS_US} us" if had is None
+                else f"it was measured under a PM QoS request of {had} us, the testbed holds {proc.PM_QOS_US}")
+    return None
 
 
 def _answered_us(raw: Any, which: str) -> np.ndarray:
@@ -191,24 +206,28 @@ def save(doc: dict[str, Any], path: str | Path = DEFAULT_PATH) -> Path:
 
 
 def for_this_machine(path: str | Path | None, measure: Callable[[], dict[str, Any]],
-                     say: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
-    """The calibration to use here: the one in ``path`` (default :data:`DEFAULT_PATH`) when
-    it was measured on this machine since its last boot; otherwise ``measure()``'s, stored at
-    :data:`DEFAULT_PATH`, after one line to ``say`` that says why."""
-    where = Path(path) if path is not None else DEFAULT_PATH
+                     say: Callable[[str], None] = lambda m: None, default: Path | None = None,
+                     loader: Callable[[Path], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The calibration to use here: the one in ``path`` (default ``default``,
+    :data:`DEFAULT_PATH`) when it was measured on this machine since its last boot;
+    otherwise ``measure()``'s, stored at ``default``, after one line to ``say`` that says
+    why. ``loader`` reads and checks a stored one (default :func:`load`)."""
+    default = default or DEFAULT_PATH
+    where = Path(path) if path is not None else default
     if where.is_file():
-        doc = load(where)
-        why = machine.differs(doc.get("machine"))
+        doc = (loader or load)(where)
+        why = machine.differs(doc.get("machine")) or conditions_differ(doc)
         if why is None:
             say(f"calibration from {where} (measured on this machine)")
             return doc
-        say(f"{where} was measured on another machine or boot ({why}): calibrating this one first")
+        say(f"{where} was measured on another machine or boot, or under other conditions ({why}): calibrating "
+            "this one first")
     elif path is not None:
         raise ConfigError(f"{where}: no such calibration file")
     else:
-        say(f"no calibration for this machine yet: measuring it first (stored in {DEFAULT_PATH})")
+        say(f"no calibration for this machine yet: measuring it first (stored in {default})")
     doc = measure()
-    save(doc, DEFAULT_PATH)
+    save(doc, default)
     return doc
 
 

@@ -46,6 +46,12 @@ QUICK_S = 10.0  # every built-in fault window starts before 10 s
 EMULATED = ("emulated: the service-time process (c workers, FIFO, service times from the scenario's distribution "
             "with the load function, tail spikes and outages, played by timers); real: the sockets, the kernel "
             "path, the horn, the dropper, client timing and the controller")
+REAL_DB = ("emulated: which requests are tail spikes (the simulator's own draw picks the heavy query) and when the "
+           "spike windows and outages happen; real: the service (a worker thread running SQL on a 1M-row SQLite "
+           "file: its service times, queueing and load effects are whatever this machine does), the outages (another "
+           "process holds the database's exclusive lock), the sockets, the kernel path, the horn, the dropper, "
+           "client timing and the controller")
+WHAT = {"timer": EMULATED, "sqlite": REAL_DB}
 
 
 def scenario_for(name: str | Scenario, quick: bool) -> Scenario:
@@ -144,32 +150,60 @@ def verify_arm(tb: Testbed, sc: Scenario, arm: Arm, settings: SettingsFile, seed
     return first
 
 
-def sweep_scenario(u: float, duration_s: float) -> Scenario:
-    """The load sweep's service: 4 workers, lognormal 1 ms (4,000 req/s of capacity), no
-    faults; ``u`` of its capacity offered."""
-    return Scenario(name=f"sweep-{round(u * 100)}", description=f"{u:.0%} of 4 workers' capacity, no faults",
-                    duration_s=duration_s, warmup_s=1.0, service=Service(workers=4),
-                    workload=Workload(rate_rps=u * 4000.0), client=Client())
+def sweep_scenario(u: float, duration_s: float, service: Service | None = None) -> Scenario:
+    """The load sweep's service: 4 workers, lognormal 1 ms (4,000 req/s of capacity), or
+    ``service`` (the fitted backend's, light requests only); no faults; ``u`` of its
+    capacity offered."""
+    svc = service or Service(workers=4)
+    return Scenario(name=f"sweep-{round(u * 100)}", description=f"{u:.0%} of the service's capacity, no faults",
+                    duration_s=duration_s, warmup_s=1.0, service=svc,
+                    workload=Workload(rate_rps=u * svc.capacity_rps), client=Client())
+
+
+def held_out_scenario(u: float, duration_s: float, service: Service) -> Scenario:
+    """A load the backend fit never saw, as a scenario of its own (light requests only)."""
+    sc = sweep_scenario(u, duration_s, service)
+    return dataclasses.replace(sc, name=f"held-out-{round(u * 100)}",
+                               description=f"{u:.0%} of the fitted backend's capacity: a load held out of the fit")
 
 
 def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: SettingsFile, seed: int = 1,
            quick: bool = False, cal: dict[str, Any] | None = None, sweep: bool = False, pinning: bool = True,
            retries: int = 0, reps: int = 3, pingpong_rounds: int = 500, realtime: bool = False,
+           backend: str = "timer", backend_fit: dict[str, Any] | None = None,
            progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
     """Everything this verification measured and predicted (see the module docstring):
     each (scenario, arm) ``reps`` times on the seeds ``seed``, ``seed + 1``, ...; and, with
-    the horn among the arms, the kernel's answer against user space, measured here."""
+    the horn among the arms, the kernel's answer against user space, measured here.
+
+    ``backend`` ``sqlite`` runs the real database (:mod:`mbsim.verify.db_server`) instead
+    of the emulated service: each scenario is carried onto it with ``backend_fit``
+    (:func:`backend_fit.on_backend`), and the loads held out of that fit are verified too,
+    each as a scenario of its own under the none arm."""
     if reps < 1:
         raise ConfigError(f"reps must be at least 1, got {reps}")
+    if backend not in WHAT:
+        raise ConfigError(f"backend must be one of {', '.join(WHAT)}, got {backend!r}")
+    if backend == "sqlite" and backend_fit is None:
+        raise ConfigError("the sqlite backend needs its fit (mbsim calibrate --backend sqlite)")
     results: dict[str, dict[str, Any]] = {}
     scs = [scenario_for(s, quick) for s in scenarios]
+    held: list[Scenario] = []
+    if backend_fit is not None and backend == "sqlite":
+        from mbsim.verify import backend_fit as bf
+        scs = [bf.on_backend(sc, backend_fit) for sc in scs]
+        held = [held_out_scenario(u, QUICK_S if quick else 20.0, bf.service(backend_fit))
+                for u in bf.held_out_loads(backend_fit) if u <= 0.8 + 1e-9]
     seeds = [seed + k for k in range(reps)]
     extra: dict[str, Any] = {}
-    with Testbed(settings.settings, realtime=realtime) as tb:
+    with Testbed(settings.settings, realtime=realtime, backend=backend) as tb:
         for sc in scs:
             results[sc.name] = {}
             for arm in arms:
                 results[sc.name][arm.name] = verify_arm(tb, sc, arm, settings, seeds, cal, retries, progress)
+        from mbsim.verify.arms import ARMS
+        for sc in held:
+            results[sc.name] = {"none": verify_arm(tb, sc, ARMS["none"], settings, seeds, cal, retries, progress)}
         pp = None
         if pingpong_rounds and any(a.name == "horn" for a in arms):
             progress(f"kernel against user space: {pingpong_rounds} ping-pong rounds")
@@ -190,8 +224,7 @@ def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: Setti
                                 "unpinned": {k: unpinned["measured"][k] for k in ("p99", P99_JITTER_MS)},
                                 "lateness_p99_us": {"pinned": pinned["generator_lateness_us"]["p99"],
                                                     "unpinned": unpinned["generator_lateness_us"]["p99"]}}
-        if sweep:
-            from mbsim.verify.arms import ARMS
+        if sweep and backend == "timer":
             points = []
             for u in ((0.2, 0.5, 0.8, 0.95) if quick else (0.2, 0.4, 0.6, 0.8, 0.9, 0.95)):
                 sc = sweep_scenario(u, 5.0 if quick else 10.0)
@@ -200,13 +233,19 @@ def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: Setti
                 points.append({"utilisation": u, "p50": r["p50"], "p99": r["p99"], "passed": r["passed"],
                                "achieved_rps": r["achieved_rps"]})
             extra["sweep"] = points
-    util = {sc.name: utilisation(sc) for sc in scs}
+    util = {sc.name: utilisation(sc) for sc in (*scs, *held)}
     used: dict[str, Any] | None = None
     if cal:
         used = {k: cal[k] for k in ("base_rtt_us", "kernel_answer_us", "user_answer_us") if k in cal}
         used["machine"] = cal.get("machine")
+    if backend_fit is not None and backend == "sqlite":
+        doc_fit = {k: backend_fit[k] for k in ("backend", "effective_workers", "capacity_rps", "verdict", "service")}
+        doc_fit["held_out_loads"] = backend_fit["load_fit"]["held_out_loads"]
+        doc_fit["machine"] = backend_fit.get("machine")
+        extra["backend_fit"] = doc_fit
     doc: dict[str, Any] = {"scenarios": results, "seed": seed, "quick": quick, "arms": [a.name for a in arms],
-           "settings": to_dict(settings.settings), "utilisation": util, "what_is_emulated": EMULATED,
+           "settings": to_dict(settings.settings), "utilisation": util, "what_is_emulated": WHAT[backend],
+           "backend": backend,
            "reps": reps, "seeds": seeds, "realtime": realtime,
            "calibration": used,
            **extra}

@@ -11,7 +11,9 @@ SIGTERM; the namespaces are recorded with ``mbsim``'s other attachments, so that
 SIGKILL the next run (or ``mbsim detach``) removes them.
 
 CPU placement (``pinned``): the sender alone on CPU 1; the server, the receiver, the sidecar
-and the controller on CPU 0. Unpinned, the scheduler places them.
+and the controller on CPU 0. Unpinned, the scheduler places them. While the testbed is up
+it holds a PM QoS request of 0 us (:func:`proc.low_latency`, as cyclictest does): an idle
+CPU polls instead of halting, so that a wake-up across CPUs costs what the scheduler costs.
 """
 from __future__ import annotations
 
@@ -42,15 +44,18 @@ from mbsim.kernel.apply import Applied
 from mbsim.kernel.dropper import Dropper
 from mbsim.kernel.rig import CLIENT_ADDR, SERVER_ADDR, Rig
 from mbsim.mbb.settings import MbbSettings
+from mbsim.verify import database as db_mod
 from mbsim.verify import proc
 from mbsim.verify.arms import Arm
 from mbsim.verify.client import ClientConfig, arrays, client_socket, run_receiver, run_sender, run_sidecar
+from mbsim.verify.db_server import FIELDS, MAX_JOBS, job_table, run_db_server
 from mbsim.verify.server import LATE_SAMPLES, ServerConfig, run_server
 from mbsim.world.scenario import Scenario
 
 PORT, SIDECAR_PORT = 7000, 7001
 LEAD_S = 0.5  # from the moment every process is up to scenario time 0 (s)
 SNAPSHOT_KEYS = 1000  # keys 1..1000 are in the snapshot; a request that misses asks for another
+BACKENDS = ("sqlite", "timer")  # the real database; the emulated service (timers)
 _FORK = mp.get_context("fork")
 
 
@@ -94,6 +99,7 @@ class RawRun:
     # what disturbed the run, for a failed gate's message: CPU stolen by the hypervisor (ms,
     # both CPUs), and the sender's major page faults and involuntary context switches
     health: dict[str, float] = field(default_factory=dict)
+    jobs: dict[str, np.ndarray] | None = None  # the real backend's job records (db_server.FIELDS)
 
 
 class Testbed:
@@ -101,14 +107,25 @@ class Testbed:
 
     __test__ = False  # not a pytest class, despite its name
 
-    def __init__(self, settings: MbbSettings | None = None, pinned: bool = True, realtime: bool = False) -> None:
+    def __init__(self, settings: MbbSettings | None = None, pinned: bool = True, realtime: bool = False,
+                 backend: str = "timer", db_rows: int = db_mod.ROWS, db_workers: int = 1,
+                 db_path: str | Path | None = None) -> None:
+        if backend not in BACKENDS:
+            raise MbsimError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if db_workers < 1:
+            raise MbsimError(f"the database needs at least 1 worker, got {db_workers}")
         programs.require_bpf()
         self.settings = settings or MbbSettings()
+        self.backend = backend
+        self.db_rows, self.db_workers, self.db_path = db_rows, db_workers, db_path
+        self.db: db_mod.Database | None = None
         self.pinned = pinned
         self.realtime = realtime  # SCHED_FIFO and locked memory for the sender, receiver and server
         self.rig = Rig(prefix="mbv")
         self.tmp = tempfile.TemporaryDirectory(prefix="mbsim-verify-")
         self._old: dict[int, Any] = {}
+        self._held = contextlib.ExitStack()
+        self.pm_qos = False  # does the PM QoS request (proc.low_latency) hold?
 
     # -- setup and teardown ------------------------------------------------------
     def __enter__(self) -> Testbed:
@@ -119,6 +136,7 @@ class Testbed:
         for s in (signal.SIGTERM,):  # SIGTERM tears down like Ctrl-C
             self._old[s] = signal.signal(s, _raise_interrupt)
         try:
+            self.pm_qos = self._held.enter_context(proc.low_latency())
             self.rig.up()
             tc.record_netns(self.rig.client_ns)
             tc.record_netns(self.rig.server_ns)
@@ -134,6 +152,9 @@ class Testbed:
             export(d / "settings.json", d / "out", build_object=False)
             self.snapshot = {k: f"snap:{k}".encode() for k in range(1, SNAPSHOT_KEYS + 1)}
             snapshot_file.write(d / "snapshot.json", {k: v.decode() for k, v in self.snapshot.items()})
+            if self.backend == "sqlite":
+                path = db_mod.build(self.db_path or d / "items.sqlite", self.db_rows)
+                self.db = db_mod.Database(path, self.db_rows)
         except BaseException:
             self.__exit__()
             raise
@@ -145,6 +166,7 @@ class Testbed:
             self.rig.down()
             self.tmp.cleanup()
         finally:
+            self._held.close()
             for s, h in self._old.items():
                 signal.signal(s, h)
             self._old.clear()
@@ -171,7 +193,18 @@ class Testbed:
         stop_ctl = threading.Event()
         ctl_thread = None
         try:
-            svc.procs.append(_start(run_server, (scfg, r.server_ns, cpu.get("server"), svc.server_stats), "server"))
+            if self.db is not None:
+                svc.jobs = np.frombuffer(_FORK.RawArray("q", 1 + MAX_JOBS * len(FIELDS)), dtype=np.int64)
+                svc.procs.append(_start(run_db_server, (scfg, self.db, self.db_workers, r.server_ns,
+                                                        cpu.get("server"), svc.server_stats, svc.jobs), "server"))
+                if sc.faults.down:
+                    locker = _FORK.Process(target=_hold_lock, daemon=True,
+                                           args=(self.db.path, sc.faults.down, start, cpu.get("server")))
+                    locker.start()
+                    svc.procs.append(locker)
+            else:
+                svc.procs.append(_start(run_server, (scfg, r.server_ns, cpu.get("server"), svc.server_stats),
+                                        "server"))
             if arm.sidecar if sidecar is None else sidecar:
                 svc.sidecar = ("127.0.0.1", SIDECAR_PORT)
                 svc.procs.append(_start(run_sidecar, (r.client_ns, cpu.get("sidecar"), svc.sidecar, self.snapshot),
@@ -258,7 +291,8 @@ class Testbed:
                 time.sleep(0.05)  # the last answers reach the receiver
                 prog = a["progress"]
                 health = {"steal_ms": proc.steal_ms() - steal0, "sender_major_faults": float(prog[2]),
-                          "sender_involuntary_switches": float(prog[3]), "sender_sched_fifo": float(fifo)}
+                          "sender_involuntary_switches": float(prog[3]), "sender_sched_fifo": float(fifo),
+                          "pm_qos": float(self.pm_qos)}
             finally:
                 _stop(clients)
                 for s in socks:
@@ -270,7 +304,7 @@ class Testbed:
         transitions = _transitions(svc.log, t0) if arm.kernel else []
         return RawRun(sc, arm.name, seed, t0, a.copy(), server, transitions,
                       {"to_server": self.to_server.stats(), "to_client": self.to_client.stats()}, self.pinned, svc.log,
-                      health)
+                      health, job_table(svc.jobs) if svc.jobs is not None else None)
 
     def _faults(self, sc: Scenario, t0: int) -> None:
         """Loss and partitions of ``sc`` into both droppers (absolute monotonic windows)."""
@@ -298,6 +332,14 @@ class Services:
     sidecar: tuple[str, int] | None = None
     applied: Applied | None = None
     log: list[dict[str, Any]] = field(default_factory=list)
+    jobs: np.ndarray | None = None  # the real backend's job records (shared)
+
+
+def _hold_lock(path: Path, down: tuple[tuple[float, float], ...], start: Any, cpu: int | None) -> None:
+    """The process that takes the database down: its lock over each outage (scenario s)."""
+    proc.settle(None, cpu, "")
+    t0 = proc.await_start(start)
+    db_mod.hold_lock(path, [(t0 + int(s * 1e9), t0 + int(e * 1e9)) for s, e in down])
 
 
 def _start(target: Any, args: tuple[Any, ...], what: str) -> mp.process.BaseProcess:

@@ -173,7 +173,7 @@ def goals(results: dict[str, dict[str, Any]], deadline_ms: float, pingpong: dict
             out.append(_goal(f"{sc}: ox-horn success >= {need:.2%}, worst run", bool(got >= need) if valid else None,
                              why, value=got))
     for sc, arms in results.items():
-        if utilisation.get(sc, 1.0) >= 0.8:
+        if utilisation.get(sc, 1.0) > 0.8 + 1e-9:
             continue
         for arm, r in arms.items():
             for basis in BASES:

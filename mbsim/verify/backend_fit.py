@@ -1,0 +1,240 @@
+"""``mbsim calibrate --backend sqlite``: the model of the real backend, fitted from
+measurements on this machine only, and the scenarios carried onto it.
+
+On the testbed with the SQLite backend (:mod:`mbsim.verify.db_server`), from the server's
+own job records:
+
+1. **classes** - a low-load run (10 % of a first guess of the capacity, 10 % of requests
+   heavy): each class's service-time distribution (:func:`fit.distribution`);
+2. **workers** - a saturated run (light requests at 1.3 times the guess): the effective
+   worker count (:func:`fit.effective_workers`), rounded for the simulator;
+3. **load sweep** - light requests at 10 % ... 90 % of the capacity so found; the load
+   function fitted on every other load and judged on the rest (:func:`fit.split`,
+   :func:`fit.fit_load`).
+
+The base distributions are then divided by the fitted load factor that the low-load run
+already carried, so that the simulator (which applies the load function itself) starts
+from the unloaded service. The fit is stored beside the calibration, with its machine
+(``data/calibration/this-machine-sqlite.json``), and :func:`on_backend` carries a scenario
+onto the backend: the fitted service and the same utilisation as the scenario's.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from mbsim import machine
+from mbsim.errors import ConfigError
+from mbsim.formats.settings_file import SettingsFile
+from mbsim.params import from_dict, to_dict
+from mbsim.provenance import DATA, provenance
+from mbsim.verify import fit
+from mbsim.verify.arms import ARMS
+from mbsim.verify.calibrate import testbed_conditions
+from mbsim.verify.database import ROWS, Database
+from mbsim.verify.testbed import RawRun, Testbed
+from mbsim.world.client import Client
+from mbsim.world.scenario import Scenario
+from mbsim.world.service import Service
+from mbsim.world.service_time import ServiceTime
+from mbsim.world.workload import Workload
+
+SCHEMA = "mbsim.backend-fit/1"
+DEFAULT_PATH = DATA / "calibration" / "this-machine-sqlite.json"
+SWEEP = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+QUICK_SWEEP = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+
+
+def guess_light_ms(db: Database, n: int = 300) -> float:
+    """A first guess of a light request's service time (ms): ``n`` queries in this process."""
+    conn = db.connect()
+    try:
+        t = time.perf_counter()
+        for k in range(n):
+            db.query(conn, 10_000 + k, heavy=False)
+        return (time.perf_counter() - t) / n * 1e3
+    finally:
+        conn.close()
+
+
+def probe(name: str, rate_rps: float, duration_s: float, heavy: float = 0.0) -> Scenario:
+    """A calibration run on the backend: ``rate_rps`` of which ``heavy`` are heavy, no
+    fault, no retry, a client that waits up to 5 s."""
+    return Scenario(name=name, description=f"backend calibration: {rate_rps:.0f} req/s", duration_s=duration_s,
+                    warmup_s=min(1.0, duration_s / 4), service=Service(workers=1),
+                    workload=Workload(rate_rps=rate_rps, spike_fraction=heavy),
+                    client=Client(timeout_ms=5000.0, max_retries=0))
+
+
+def _window(raw: RawRun) -> np.ndarray:
+    """The jobs of ``raw`` that arrived after its warm-up, without errors."""
+    j = raw.jobs
+    assert j is not None
+    t = (j["arrival_ns"] - raw.t0_ns) / 1e9
+    keep: np.ndarray = (t >= raw.scenario.warmup_s) & (t < raw.scenario.duration_s) & (j["error"] == 0)
+    return keep
+
+
+def service_ms(raw: RawRun) -> tuple[np.ndarray, np.ndarray]:
+    """Service times (ms) of the light and the heavy jobs of ``raw`` (after its warm-up)."""
+    j = raw.jobs
+    assert j is not None
+    keep = _window(raw)
+    s = (j["end_ns"] - j["start_ns"]) / 1e6
+    return s[keep & (j["heavy"] == 0)], s[keep & (j["heavy"] == 1)]
+
+
+def load_data(raw: RawRun, load: float, capacity_rps: float, psi_scale: float) -> fit.LoadData:
+    """The light jobs of one sweep run as :class:`fit.LoadData`."""
+    j = raw.jobs
+    assert j is not None
+    omega, slope = fit.sensor_at(j["arrival_ns"], j["start_ns"], raw.t0_ns, capacity_rps)
+    keep = _window(raw) & (j["heavy"] == 0)
+    s = (j["end_ns"] - j["start_ns"]) / 1e6
+    return fit.LoadData(np.full(int(keep.sum()), load), omega[keep], slope[keep],
+                        j["queue"][keep] / psi_scale, s[keep])
+
+
+def calibrate(settings: SettingsFile | None = None, quick: bool = False, seed: int = 1, db_rows: int = ROWS,
+              db_workers: int = 1, loads: Sequence[float] | None = None, boot: int = 200,
+              progress: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
+    """Measure and fit the backend (see the module docstring); returns the document."""
+    sf = settings or SettingsFile()
+    loads = tuple(loads or (QUICK_SWEEP if quick else SWEEP))
+    fit_loads, held = fit.split(loads)
+    run_s = 3.0 if quick else 5.0
+    psi_scale = Service().load.psi_scale
+    with Testbed(sf.settings, backend="sqlite", db_rows=db_rows, db_workers=db_workers) as tb:
+        assert tb.db is not None
+        conditions = testbed_conditions(tb)
+        guess = guess_light_ms(tb.db)
+        cap_guess = db_workers / (guess / 1e3)
+        progress(f"classes: light and heavy service times at low load (first guess {guess:.3f} ms a light query)")
+        low = tb.run(probe("classes", 0.1 * cap_guess, 2 * run_s, heavy=0.1), ARMS["none"], seed)
+        light, heavy = service_ms(low)
+        if light.size < 100 or heavy.size < 20:
+            raise ConfigError(f"the low-load run recorded too few jobs ({light.size} light, {heavy.size} heavy)")
+        progress("workers: a saturated run")
+        sat = tb.run(probe("saturation", 1.3 * cap_guess, run_s), ARMS["none"], seed + 1)
+        assert sat.jobs is not None
+        w = (sat.t0_ns + int(sat.scenario.warmup_s * 1e9), sat.t0_ns + int(sat.scenario.duration_s * 1e9))
+        c_raw = fit.effective_workers(sat.jobs["end_ns"], w, float(light.mean()))
+        workers = max(1, round(c_raw))
+        capacity = workers / (float(light.mean()) / 1e3)
+        parts, sweep = [], []
+        for k, u in enumerate(loads):
+            progress(f"load sweep: {u:.0%} of {capacity:.0f} req/s ({k + 1} of {len(loads)})")
+            raw = tb.run(probe(f"sweep-{round(u * 100)}", u * capacity, run_s), ARMS["none"], seed + 2 + k)
+            d = load_data(raw, u, capacity, psi_scale)
+            parts.append(d)
+            sweep.append({"load": u, "jobs": int(d.service_ms.size), "held_out": u in held,
+                          "mean_ms": float(d.service_ms.mean()), "p50_ms": float(np.median(d.service_ms)),
+                          "p99_ms": float(np.percentile(d.service_ms, 99)), "omega_mean": float(d.omega.mean())})
+    progress("fitting the distributions and the load function")
+    data = fit.LoadData.concat(parts)
+    result = fit.fit_load(data, fit_loads, held, boot=boot, seed=seed)
+    lf = fit.load_function(result)
+    # the low-load run's service times carry the load factor of its own omega: take it out
+    low_data = load_data(low, 0.1, capacity, psi_scale)
+    factor = float(np.mean([lf.inflation(o, s, min(p, 1.0)) for o, s, p in
+                            zip(low_data.omega, low_data.slope, low_data.psi)])) if low_data.omega.size else 1.0
+    classes = {"light": fit.distribution(light, seed), "heavy": fit.distribution(heavy, seed)}
+    base_light = fit.scaled(classes["light"]["service_time"], 1.0 / factor)
+    base_heavy = fit.scaled(classes["heavy"]["service_time"], 1.0 / factor)
+    service = Service(workers=workers, load=lf, heavy=from_dict(ServiceTime, base_heavy),
+                      **{k: v for k, v in base_light.items() if k != "samples_ms"},
+                      samples_ms=tuple(base_light.get("samples_ms", ())))
+    return {
+        "schema": SCHEMA,
+        "backend": {"kind": "sqlite", "rows": db_rows, "workers": db_workers},
+        "classes": classes,
+        "low_load_factor": factor,
+        "effective_workers": {"measured": c_raw, "used": workers,
+                              "throughput_rps": c_raw / (float(light.mean()) / 1e3)},
+        "capacity_rps": capacity,
+        "sweep": sweep,
+        "load_fit": result,
+        "verdict": fit.verdict(result),
+        "service": to_dict(service),
+        "machine": machine.identity(),
+        "testbed": conditions,
+        "provenance": provenance(seed=seed, quick=quick, loads=list(loads), boot=boot, rows=db_rows,
+                                 db_workers=db_workers),
+    }
+
+
+def load(path: Any = DEFAULT_PATH) -> dict[str, Any]:
+    """A stored backend fit, checked."""
+    from pathlib import Path
+
+    from mbsim.params import loads_strict, read_text
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no backend fit (run mbsim calibrate --backend sqlite)")
+    doc = loads_strict(read_text(path), str(path))
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
+        raise ConfigError(f"{path}: not a backend fit (schema {SCHEMA})")
+    service(doc)
+    return doc
+
+
+def service(doc: dict[str, Any]) -> Service:
+    """The fitted service of a backend fit."""
+    try:
+        return from_dict(Service, doc["service"])
+    except (KeyError, TypeError) as e:
+        raise ConfigError(f"the backend fit has no usable service ({e})") from None
+
+
+def on_backend(sc: Scenario, doc: dict[str, Any]) -> Scenario:
+    """``sc`` carried onto the real backend: the fitted service, and every rate scaled by
+    the fitted capacity over ``sc``'s, so that the utilisation is the scenario's."""
+    svc = service(doc)
+    k = svc.capacity_rps / sc.service.capacity_rps
+    w = sc.workload
+    wl = dataclasses.replace(w, rate_rps=w.rate_rps * k, steps=tuple((a, r * k) for a, r in w.steps),
+                             ramps=tuple((s, e, r * k) for s, e, r in w.ramps))
+    if sc.faults.delay_spikes or sc.faults.per_request:
+        raise ConfigError(f"scenario {sc.name!r}: the sqlite backend does not play delay spikes or per-request "
+                          "faults")
+    return dataclasses.replace(sc, service=svc, workload=wl,
+                               description=f"{sc.description} [on the sqlite backend: {k:.3g} of its rates]")
+
+
+def held_out_loads(doc: dict[str, Any]) -> list[float]:
+    """The sweep's loads that the fit never saw."""
+    return [float(u) for u in doc["load_fit"]["held_out_loads"]]
+
+
+def markdown(doc: dict[str, Any]) -> str:
+    """The fit for a person: the classes' comparison, the workers, the sweep, the verdict."""
+    lines = ["### Service-time distributions (two-fold cross-validated log-likelihood per sample; higher is better)",
+             "", "| class | n | mean ms | p99 ms | lognormal | gamma | empirical | kept |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, c in doc["classes"].items():
+        ll = {k: f"{v['per_sample']:.3f}" for k, v in c["candidates"].items()}
+        lines.append(f"| {name} | {c['n']} | {c['mean_ms']:.3f} | {c['p99_ms']:.3f} | {ll['lognormal']} | "
+                     f"{ll['gamma']} | {ll['empirical']} | **{c['best']}** |")
+    e = doc["effective_workers"]
+    lines += ["", f"Effective workers: {e['measured']:.2f} measured at saturation ({e['throughput_rps']:.0f} req/s), "
+              f"{e['used']} in the model; capacity {doc['capacity_rps']:.0f} req/s.", "",
+              "### Load sweep (light requests)", "",
+              "| load | jobs | mean ms | p50 ms | p99 ms | used for |", "|---|---|---|---|---|---|"]
+    for p in doc["sweep"]:
+        lines.append(f"| {p['load']:.0%} | {p['jobs']} | {p['mean_ms']:.3f} | {p['p50_ms']:.3f} | {p['p99_ms']:.3f} | "
+                     f"{'judging (held out)' if p['held_out'] else 'the fit'} |")
+    f = doc["load_fit"]["forms"]
+    lines += ["", "| form | AIC | held-out RMS error | coefficients (95 % interval) |", "|---|---|---|---|"]
+    for name, r in f.items():
+        coef = ", ".join(f"{k} {v:.3g}" + (f" ({r['ci95'][k][0]:.3g}..{r['ci95'][k][1]:.3g})" if k in r["ci95"]
+                                             else "") for k, v in r["coefficients"].items() if k != "log_s0")
+        rms = r["held_out_rms_error"]
+        lines.append(f"| {name} | {r['aic']:.0f} | {'n/a' if rms is None else f'{100 * rms:.1f} %'} | "
+                     f"s0 {r['s0_ms']:.3f} ms{', ' + coef if coef else ''} |")
+    lines += ["", doc["verdict"], ""]
+    return "\n".join(lines)
