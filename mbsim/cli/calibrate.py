@@ -69,9 +69,12 @@ def _backend(args: argparse.Namespace, settings: object) -> int:
     doc = backend_fit.calibrate(settings, quick=args.quick, boot=args.boot,  # type: ignore[arg-type]
                                 progress=lambda m: print(f"[calibrate] {m}", file=sys.stderr, flush=True))
     path = calibrate.save(doc, out)
+    from mbsim.verify import plots
+
+    figure = plots.backend_fit(doc["load_fit"], path.with_suffix(".png"))
     if args.json:
         emit_json(doc)
         return 0
     print(backend_fit.markdown(doc))
-    print(f"written to {path}")
+    print(f"written to {path} and {figure}")
     return 0

@@ -67,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--scenario names no scenario")
     arms = arms_mod.get(args.arms)
     settings = load_settings(args.settings) if args.settings else SettingsFile()
+    if args.backend_fit is not None:
+        if args.backend != "sqlite":
+            raise ConfigError("--backend-fit is the sqlite backend's model: add --backend sqlite")
+        if not Path(args.backend_fit).is_file():
+            raise ConfigError(f"--backend-fit {args.backend_fit}: no such file")
     needs_testbed("mbsim verify")  # first: without root, that is what to say
     args.out = args.out or ("data/verification/sqlite" if args.backend == "sqlite" else "data/verification")
     save = args.out != "-"

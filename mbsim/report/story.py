@@ -56,7 +56,8 @@ OVERLOAD_POLICIES = ("mbb", "mbb-literal", "none", "breaker", "hystrix-tuned", "
                      "gradient2-tuned", "vegas-tuned", "envoy-tuned", "sre-tuned", "gobreaker-tuned")
 QUICK_OVERLOAD_POLICIES = ("mbb", "mbb-literal", "none", "gradient2-tuned")
 CONFIG_KEYS = ("scenarios", "focus", "overload", "policies", "reps", "budget", "pareto_budget", "verify",
-               "verify_scenario", "verify_reps", "verify_duration_s", "slo", "seed")
+               "verify_scenario", "verify_reps", "verify_duration_s", "verify_backends", "slo", "seed")
+BACKENDS = ("sqlite", "timer")
 
 
 @dataclass
@@ -74,6 +75,8 @@ class RunConfig:
     verify_scenario: str = "loss12"
     verify_reps: int = 3  # testbed runs of each arm, on distinct seeds
     verify_duration_s: float = 10.0  # each testbed run's length (s)
+    # the real database first (its model fitted here), then the emulated service
+    verify_backends: list[str] = field(default_factory=lambda: list(BACKENDS))
     slo: dict[str, Any] | None = None  # changes to the focus scenario's SLO
     seed: int = 1
     quick: bool = False
@@ -98,7 +101,7 @@ def load_config(path: str | Path) -> RunConfig:
     types: dict[str, Any] = {
         "scenarios": list, "focus": str, "overload": str, "policies": list, "reps": int, "budget": int,
         "pareto_budget": int, "verify": bool, "verify_scenario": str, "verify_reps": int,
-        "verify_duration_s": (int, float), "slo": dict, "seed": int}
+        "verify_duration_s": (int, float), "verify_backends": list, "slo": dict, "seed": int}
     for k, v in data.items():
         want = types[k]
         if not isinstance(v, want) or (want in (int, (int, float)) and isinstance(v, bool)):
@@ -149,6 +152,10 @@ def check(cfg: RunConfig, source: str = "run") -> None:
     if cfg.verify_scenario not in VERIFIED:
         raise ConfigError(f"{source}: verify_scenario must be one of {', '.join(VERIFIED)}, "
                           f"got {cfg.verify_scenario!r}")
+    bad = [b for b in cfg.verify_backends if b not in BACKENDS]
+    if bad or not cfg.verify_backends or len(set(cfg.verify_backends)) != len(cfg.verify_backends):
+        raise ConfigError(f"{source}: verify_backends lists each of {', '.join(BACKENDS)} at most once, got "
+                          f"{json.dumps(cfg.verify_backends)[:60]}")
 
 
 @dataclass
@@ -383,36 +390,54 @@ def stage_verify(cfg: RunConfig, settings_path: str, out: Path, say: Say) -> Sta
         say(f"verify: {m}")
 
     cal = calibrate.for_this_machine(None, lambda: calibrate.calibrate(rounds=300, duration_s=2.0, progress=say), note)
-    st.notes.extend(notes)
     sc = vrun.scenario_for(cfg.verify_scenario, quick=True)
     if cfg.verify_duration_s < sc.duration_s:
         sc = replace(sc, duration_s=float(cfg.verify_duration_s), warmup_s=min(sc.warmup_s, cfg.verify_duration_s / 4))
-    say(f"verify: {cfg.verify_scenario} on the testbed (none, breaker, horn), {cfg.verify_reps} runs each")
-    doc = vrun.verify([sc], arms_mod.get(None), settings, seed=cfg.seed, cal=cal, reps=cfg.verify_reps,
-                      pinning=False, progress=lambda m: say(f"verify: {m}"))
-    files = vrun.write(doc, out / "verification", "mbsim run")
-    rec = json.loads(Path(files["json"]).read_text())
+    fitted = None
+    if "sqlite" in cfg.verify_backends:
+        from mbsim.verify import backend_fit
+
+        fitted = calibrate.for_this_machine(
+            None, lambda: backend_fit.calibrate(settings, quick=True, run_s=min(3.0, cfg.verify_duration_s),
+                                                progress=lambda m: say(f"verify: backend fit: {m}")),
+            note, default=backend_fit.DEFAULT_PATH, loader=backend_fit.load)
+        st.notes.append("The real database backend's model, fitted on this machine: " + fitted["verdict"])
+    st.notes.extend(notes)
     from mbsim.verify import verdict
 
-    rows = []
-    for arms in rec["scenarios"].values():
-        for arm, r in arms.items():
-            for name in verdict.JUDGED:
-                row: dict[str, Any] = {"arm": arm, "metric": name.upper() if name.startswith("p") else
-                                       name.replace("_", " ")}
-                for basis in verdict.BASES:
-                    row[basis] = verdict.error_cell(r["across"][basis][name], name)
-                rows.append(row)
-    st.tables.append({"rows": rows, "columns": ["arm", "metric", "planned", "realized"],
-                      "caption": f"{sc.name}, {cfg.verify_reps} runs of {sc.duration_s:g} s per arm: the prediction "
-                                 f"error's mean and 95 % interval, from the planned arrivals (runs whose generator "
-                                 f"passed its gates) and from the realized sends (every run)"})
-    for k, v in files.items():
-        if str(v).endswith(".png"):
-            st.figures.append((Path(v), f"{k}: measured and predicted latency"))
-    for g in rec["goals"]:
-        st.goals.append({"goal": g["goal"], "value": verdict.describe(g), "met": g["met"], "status": g["status"]})
-    st.data = rec
+    recs = {}
+    for backend in cfg.verify_backends:
+        say(f"verify: {cfg.verify_scenario} on the testbed with the {backend} backend (none, breaker, horn), "
+            f"{cfg.verify_reps} runs each")
+        doc = vrun.verify([sc], arms_mod.get(None), settings, seed=cfg.seed, cal=cal, reps=cfg.verify_reps,
+                          pinning=False, backend=backend, backend_fit=fitted if backend == "sqlite" else None,
+                          progress=lambda m: say(f"verify: {m}"))
+        files = vrun.write(doc, out / "verification" / backend, f"mbsim run ({backend} backend)")
+        rec = json.loads(Path(files["json"]).read_text())
+        recs[backend] = rec
+        rows = []
+        for scenario, arms in rec["scenarios"].items():
+            for arm, r in arms.items():
+                for name in verdict.JUDGED:
+                    row: dict[str, Any] = {"scenario": scenario, "arm": arm,
+                                           "metric": name.upper() if name.startswith("p") else name.replace("_", " ")}
+                    for basis in verdict.BASES:
+                        row[basis] = verdict.error_cell(r["across"][basis][name], name)
+                    rows.append(row)
+        what = ("the real SQLite backend (the model fitted to it; the loads held out of the fit below the scenario)"
+                if backend == "sqlite" else "the emulated service (timers play the model's own service times)")
+        st.tables.append({"rows": rows, "columns": ["scenario", "arm", "metric", "planned", "realized"],
+                          "caption": f"{sc.name} on {what}, {cfg.verify_reps} runs of {sc.duration_s:g} s per arm: the "
+                                     f"prediction error's mean and 95 % interval, from the planned arrivals (runs "
+                                     f"whose generator passed its gates) and from the realized sends (every run). "
+                                     f"What is emulated and what is real: {rec['what_is_emulated']}."})
+        for k, v in files.items():
+            if str(v).endswith(".png"):
+                st.figures.append((Path(v), f"{backend} backend, {k}: measured and predicted latency"))
+        for g in rec["goals"]:
+            st.goals.append({"goal": f"{backend} backend: {g['goal']}", "value": verdict.describe(g),
+                             "met": g["met"], "status": g["status"]})
+    st.data = recs
     return st
 
 

@@ -88,6 +88,22 @@ def service_ms(raw: RawRun) -> tuple[np.ndarray, np.ndarray]:
     return s[keep & (j["heavy"] == 0)], s[keep & (j["heavy"] == 1)]
 
 
+def round_trips_us(raw: RawRun) -> np.ndarray:
+    """Each first attempt's round trip outside the server (us): its latency from the send
+    to the answer's kernel receive time, less its service time, for the jobs that found the
+    worker free (no queueing): the network both ways, the server's wake-up and receive. The
+    simulator draws each attempt's round trip from these on this backend."""
+    j, a = raw.jobs, raw.arrays
+    assert j is not None
+    first = (j["req_id"] % 4 == 0) & (j["idle"] == 1) & _window(raw)
+    idx = (j["req_id"][first] // 4).astype(np.int64)
+    sent, answered = a["sent"][0::4][idx], a["live"][0::4][idx]
+    ok = (sent > 0) & (answered > 0)
+    rtt = ((answered - sent)[ok] - (j["end_ns"][first] - j["start_ns"][first])[ok]) / 1e3
+    out: np.ndarray = np.maximum(rtt, 0.0)  # the answer can reach the client before the send returns
+    return out
+
+
 def load_data(raw: RawRun, load: float, capacity_rps: float, psi_scale: float) -> fit.LoadData:
     """The light jobs of one sweep run as :class:`fit.LoadData`."""
     j = raw.jobs
@@ -101,12 +117,12 @@ def load_data(raw: RawRun, load: float, capacity_rps: float, psi_scale: float) -
 
 def calibrate(settings: SettingsFile | None = None, quick: bool = False, seed: int = 1, db_rows: int = ROWS,
               db_workers: int = 1, loads: Sequence[float] | None = None, boot: int = 200,
-              progress: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
+              run_s: float | None = None, progress: Callable[[str], None] = lambda m: None) -> dict[str, Any]:
     """Measure and fit the backend (see the module docstring); returns the document."""
     sf = settings or SettingsFile()
     loads = tuple(loads or (QUICK_SWEEP if quick else SWEEP))
     fit_loads, held = fit.split(loads)
-    run_s = 3.0 if quick else 5.0
+    run_s = run_s or (3.0 if quick else 5.0)
     psi_scale = Service().load.psi_scale
     with Testbed(sf.settings, backend="sqlite", db_rows=db_rows, db_workers=db_workers) as tb:
         assert tb.db is not None
@@ -116,6 +132,7 @@ def calibrate(settings: SettingsFile | None = None, quick: bool = False, seed: i
         progress(f"classes: light and heavy service times at low load (first guess {guess:.3f} ms a light query)")
         low = tb.run(probe("classes", 0.1 * cap_guess, 2 * run_s, heavy=0.1), ARMS["none"], seed)
         light, heavy = service_ms(low)
+        rtt = round_trips_us(low)
         if light.size < 100 or heavy.size < 20:
             raise ConfigError(f"the low-load run recorded too few jobs ({light.size} light, {heavy.size} heavy)")
         progress("workers: a saturated run")
@@ -153,6 +170,8 @@ def calibrate(settings: SettingsFile | None = None, quick: bool = False, seed: i
         "backend": {"kind": "sqlite", "rows": db_rows, "workers": db_workers},
         "classes": classes,
         "low_load_factor": factor,
+        "rtt_us": {"n": int(rtt.size), "p50": float(np.median(rtt)), "mean": float(rtt.mean()),
+                   "p99": float(np.percentile(rtt, 99)), "samples": _thinned(rtt)},
         "effective_workers": {"measured": c_raw, "used": workers,
                               "throughput_rps": c_raw / (float(light.mean()) / 1e3)},
         "capacity_rps": capacity,
@@ -165,6 +184,12 @@ def calibrate(settings: SettingsFile | None = None, quick: bool = False, seed: i
         "provenance": provenance(seed=seed, quick=quick, loads=list(loads), boot=boot, rows=db_rows,
                                  db_workers=db_workers),
     }
+
+
+def _thinned(x: np.ndarray, keep: int = 2000) -> list[float]:
+    """At most ``keep`` of ``x``'s values, evenly through its sorted order (us, 0.01)."""
+    s = np.sort(x)
+    return [round(float(v), 2) for v in s[np.linspace(0, s.size - 1, min(keep, s.size)).round().astype(int)]]
 
 
 def load(path: Any = DEFAULT_PATH) -> dict[str, Any]:
@@ -202,7 +227,12 @@ def on_backend(sc: Scenario, doc: dict[str, Any]) -> Scenario:
     if sc.faults.delay_spikes or sc.faults.per_request:
         raise ConfigError(f"scenario {sc.name!r}: the sqlite backend does not play delay spikes or per-request "
                           "faults")
-    return dataclasses.replace(sc, service=svc, workload=wl,
+    rtt = doc.get("rtt_us") or {}
+    net = sc.network
+    if rtt.get("samples"):
+        net = dataclasses.replace(net, rtt_ms=float(np.mean(rtt["samples"])) / 1e3,
+                                  rtt_samples_us=tuple(float(v) for v in rtt["samples"]))
+    return dataclasses.replace(sc, service=svc, workload=wl, network=net,
                                description=f"{sc.description} [on the sqlite backend: {k:.3g} of its rates]")
 
 
@@ -221,6 +251,10 @@ def markdown(doc: dict[str, Any]) -> str:
         lines.append(f"| {name} | {c['n']} | {c['mean_ms']:.3f} | {c['p99_ms']:.3f} | {ll['lognormal']} | "
                      f"{ll['gamma']} | {ll['empirical']} | **{c['best']}** |")
     e = doc["effective_workers"]
+    r = doc.get("rtt_us")
+    if r:
+        lines += ["", f"Round trip outside the server (first attempts that found the worker free, latency less "
+                  f"service time): p50 {r['p50']:.1f} us, mean {r['mean']:.1f} us, p99 {r['p99']:.1f} us (n {r['n']})."]
     lines += ["", f"Effective workers: {e['measured']:.2f} measured at saturation ({e['throughput_rps']:.0f} req/s), "
               f"{e['used']} in the model; capacity {doc['capacity_rps']:.0f} req/s.", "",
               "### Load sweep (light requests)", "",

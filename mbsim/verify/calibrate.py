@@ -252,10 +252,14 @@ def load(path: str | Path = DEFAULT_PATH) -> dict[str, Any]:
 
 def apply(sc: Scenario, cal: dict[str, Any], arm: str) -> Scenario:
     """``sc`` with the measured constants: each attempt's round trip drawn from the measured
-    base round trips (their mean is ``rtt_ms``, for what needs one figure), and the measured
+    base round trips (their mean is ``rtt_ms``, for what needs one figure) unless ``sc``
+    brings its own (a fitted backend's, :func:`backend_fit.on_backend`), and the measured
     answer latencies of the arm's fallback (the kernel's or the sidecar's)."""
-    rtt_ms = cal["base_rtt_us"]["mean"] / 1e3
-    rtts = tuple(float(v) for v in cal["base_rtt_us"].get("samples") or ())
+    if sc.network.rtt_samples_us:  # the scenario brings its own (a fitted backend's)
+        rtt_ms, rtts = sc.network.rtt_ms, sc.network.rtt_samples_us
+    else:
+        rtt_ms = cal["base_rtt_us"]["mean"] / 1e3
+        rtts = tuple(float(v) for v in cal["base_rtt_us"].get("samples") or ())
     samples = cal["kernel_answer_us"]["samples"] if arm == "horn" else cal["user_answer_us"]["samples"]
     return dataclasses.replace(
         sc, network=dataclasses.replace(sc.network, rtt_ms=rtt_ms, rtt_samples_us=rtts),

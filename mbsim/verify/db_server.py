@@ -46,8 +46,8 @@ from mbsim.world.faults import FaultClock
 #: A job *starts* when it arrives or when its worker's previous job ended, whichever is
 #: later, and *ends* when its answer is sent: its service time (``end - start``) is all the
 #: time it held its worker - the wake-up, the hand-over, the query and the send - as a FIFO
-#: queue with c servers counts it.
-FIELDS = ("arrival_ns", "start_ns", "end_ns", "heavy", "queue", "error", "req_id", "taken_ns")
+#: queue with c servers counts it. ``idle`` (0/1): the job found its worker free.
+FIELDS = ("arrival_ns", "start_ns", "end_ns", "heavy", "queue", "error", "req_id", "taken_ns", "idle")
 MAX_JOBS = 400_000
 SO_RCVBUFFORCE = 33  # Python 3.11 has no constant for it (root may exceed rmem_max)
 
@@ -106,7 +106,8 @@ class DbServer:
         calibration measured against a server that wakes the same way)."""
         req_id, key, peer, arrival, received, heavy = job
         taken = time.monotonic_ns()
-        start = last_end if arrival <= last_end else max(received, last_end)
+        idle = arrival > last_end
+        start = max(received, last_end) if idle else last_end
         with self.clock_lock:
             factor = self.spike_factor(start)
         err = False
@@ -121,8 +122,8 @@ class DbServer:
         except OSError:
             sent = False  # a partition's dropped ARP: the answer is lost, as it would be
         end = time.monotonic_ns()
-        self.record((arrival, start, end, int(heavy), behind, int(err), req_id, taken), err, sent)
-        return time.monotonic_ns()  # the record is the worker's time too
+        self.record((arrival, start, end, int(heavy), behind, int(err), req_id, taken, int(idle)), err, sent)
+        return end  # the record's own time goes to the next job that waits: no time of the worker is lost
 
     def work(self, sock: socket.socket) -> None:
         """One worker thread (``workers`` > 1): take the oldest job, run it."""

@@ -263,11 +263,17 @@ def fit_load(d: LoadData, fit_loads: Sequence[float], held_loads: Sequence[float
             arr = np.array(draws)
             ci = {nm: [float(np.percentile(arr[:, j], 2.5)), float(np.percentile(arr[:, j], 97.5))]
                   for j, nm in enumerate(names)}
+        by_load = []
+        for u in sorted(set(fit_loads) | set(held_loads)):
+            du = d.where(d.load == u)
+            if du.service_ms.size:
+                by_load.append({"load": u, "held_out": u in held_loads, "measured_mean_ms": float(du.service_ms.mean()),
+                                "predicted_mean_ms": predicted_mean_ms(form, p, du, smear)})
         errs = np.array([h["error"] for h in held])
         forms[form.name] = {
             "coefficients": {nm: float(v) for nm, v in zip(names, p)}, "ci95": ci,
             "s0_ms": float(math.exp(p[0]) * smear), "aic": n * math.log(rss / n) + 2 * k, "n": n,
-            "sigma_log": math.sqrt(rss / n), "smear": smear, "held_out": held,
+            "sigma_log": math.sqrt(rss / n), "smear": smear, "held_out": held, "by_load": by_load,
             "held_out_rms_error": float(np.sqrt(np.mean(errs ** 2))) if errs.size else None,
         }
     best_aic = min(forms, key=lambda f: forms[f]["aic"])

@@ -1,5 +1,5 @@
 """Figures of a verification: predicted and measured latency tails on one plot per scenario,
-and the prediction error against load (matplotlib, PNG)."""
+the prediction error against load, and the real backend's load-function fit (matplotlib, PNG)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -54,6 +54,38 @@ def sweep(points: list[dict[str, Any]], path: Path) -> Path:
     ax.set_xlabel("utilisation (offered load / capacity)")
     ax.set_ylabel("measured / predicted - 1 (%)")
     ax.set_title("Where the model's error grows: prediction error against load")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+FORM_STYLE = {"none": ("tab:grey", ":"), "linear": ("tab:green", "--"), "article": ("tab:purple", "-")}
+
+
+def backend_fit(result: dict[str, Any], path: Path) -> Path:
+    """The sweep's mean service time against load, measured (filled: fitted on, hollow: held
+    out) and as each form of the load function predicts it."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    forms = result["forms"]
+    pts = forms["none"].get("by_load", [])
+    for held, marker in ((False, "o"), (True, "o")):
+        sel = [p for p in pts if p["held_out"] == held]
+        ax.plot([p["load"] for p in sel], [p["measured_mean_ms"] for p in sel], marker, ms=8, color="black",
+                mfc="none" if held else "black", ls="none",
+                label="measured, held out of the fit" if held else "measured, fitted on")
+    for name, f in forms.items():
+        color, ls = FORM_STYLE.get(name, ("black", "-"))
+        aic = f["aic"] - min(x["aic"] for x in forms.values())
+        by = f.get("by_load", [])
+        ax.plot([p["load"] for p in by], [p["predicted_mean_ms"] for p in by], color=color, ls=ls,
+                label=f"{name} (AIC +{aic:.0f})")
+    ax.set_xlabel("offered load (share of the fitted capacity)")
+    ax.set_ylabel("mean service time (ms)")
+    ax.set_title("The real backend's service time against load, and the load function's forms")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -163,7 +163,7 @@ def sweep_scenario(u: float, duration_s: float, service: Service | None = None) 
 def held_out_scenario(u: float, duration_s: float, service: Service) -> Scenario:
     """A load the backend fit never saw, as a scenario of its own (light requests only)."""
     sc = sweep_scenario(u, duration_s, service)
-    return dataclasses.replace(sc, name=f"held-out-{round(u * 100)}",
+    return dataclasses.replace(sc, name=f"held-out-{round(u * 100)}", warmup_s=min(1.0, duration_s / 4),
                                description=f"{u:.0%} of the fitted backend's capacity: a load held out of the fit")
 
 
@@ -192,7 +192,8 @@ def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: Setti
     if backend_fit is not None and backend == "sqlite":
         from mbsim.verify import backend_fit as bf
         scs = [bf.on_backend(sc, backend_fit) for sc in scs]
-        held = [held_out_scenario(u, QUICK_S if quick else 20.0, bf.service(backend_fit))
+        length = min(QUICK_S if quick else 20.0, max(sc.duration_s for sc in scs))  # as long as the scenarios
+        held = [bf.on_backend(held_out_scenario(u, length, bf.service(backend_fit)), backend_fit)
                 for u in bf.held_out_loads(backend_fit) if u <= 0.8 + 1e-9]
     seeds = [seed + k for k in range(reps)]
     extra: dict[str, Any] = {}
@@ -204,13 +205,19 @@ def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: Setti
         from mbsim.verify.arms import ARMS
         for sc in held:
             results[sc.name] = {"none": verify_arm(tb, sc, ARMS["none"], settings, seeds, cal, retries, progress)}
-        pp = None
+        pp: dict[str, Any] | None = None
         if pingpong_rounds and any(a.name == "horn" for a in arms):
             progress(f"kernel against user space: {pingpong_rounds} ping-pong rounds")
             rtt = calibrate.pingpong(tb, pingpong_rounds)
-            pp = {"ratio": calibrate.kernel_to_user(rtt), "rounds": pingpong_rounds,
+            pp = {"ratio": calibrate.kernel_to_user(rtt), "rounds": pingpong_rounds, "pm_qos": tb.pm_qos,
                   **{f"{k}_p50_us": float(np.median(v)) for k, v in rtt.items()},
                   **{f"{k}_n": int(v.size) for k, v in rtt.items()}}
+            if tb.pm_qos:  # and with idle CPUs halting, as on a machine without the request
+                progress(f"kernel against user space without the PM QoS request: {pingpong_rounds} rounds")
+                with tb.without_pm_qos():
+                    rtt = calibrate.pingpong(tb, pingpong_rounds)
+                pp["halting"] = {"ratio": calibrate.kernel_to_user(rtt),
+                                 **{f"{k}_p50_us": float(np.median(v)) for k, v in rtt.items()}}
             extra["kernel_vs_user"] = pp
         if pinning and any(a.name == "horn" for a in arms):
             horn = next(a for a in arms if a.name == "horn")
@@ -239,10 +246,8 @@ def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: Setti
         used = {k: cal[k] for k in ("base_rtt_us", "kernel_answer_us", "user_answer_us") if k in cal}
         used["machine"] = cal.get("machine")
     if backend_fit is not None and backend == "sqlite":
-        doc_fit = {k: backend_fit[k] for k in ("backend", "effective_workers", "capacity_rps", "verdict", "service")}
-        doc_fit["held_out_loads"] = backend_fit["load_fit"]["held_out_loads"]
-        doc_fit["machine"] = backend_fit.get("machine")
-        extra["backend_fit"] = doc_fit
+        extra["backend_fit"] = {k: v for k, v in backend_fit.items() if k != "service"}
+        extra["backend_fit"]["service"] = {k: v for k, v in backend_fit["service"].items() if k != "samples_ms"}
     doc: dict[str, Any] = {"scenarios": results, "seed": seed, "quick": quick, "arms": [a.name for a in arms],
            "settings": to_dict(settings.settings), "utilisation": util, "what_is_emulated": WHAT[backend],
            "backend": backend,
@@ -339,9 +344,25 @@ def markdown(doc: dict[str, Any]) -> str:
                   f"send, e.g. a first ask that went to the sidecar).", ""]
     kv = doc.get("kernel_vs_user")
     if kv:
-        lines += [f"Kernel against user space, measured in this run ({kv['rounds']} ping-pong rounds): kernel answer "
+        lines += [f"Kernel against user space, measured in this run ({kv['rounds']} ping-pong rounds"
+                  f"{', idle CPUs polling (PM QoS request 0 us)' if kv.get('pm_qos') else ''}): kernel answer "
                   f"{kv['kernel_p50_us']:.1f} us, user-space answer {kv['user_p50_us']:.1f} us, base round trip "
-                  f"{kv['base_p50_us']:.1f} us (p50s): {kv['ratio']:.1f}x.", ""]
+                  f"{kv['base_p50_us']:.1f} us (p50s): {kv['ratio']:.1f}x."]
+        h = kv.get("halting")
+        if h:
+            lines += [f"With idle CPUs halting (the request released): kernel {h['kernel_p50_us']:.1f} us, user space "
+                      f"{h['user_p50_us']:.1f} us, base {h['base_p50_us']:.1f} us: {h['ratio']:.1f}x. A user-space "
+                      "answer pays the wake-up of a halted (virtual) CPU; the kernel's does not."]
+        lines.append("")
+    fit = doc.get("backend_fit")
+    if fit:
+        from mbsim.verify.backend_fit import markdown as fit_markdown
+
+        lines += ["## The real backend's model, fitted on this machine", "",
+                  "Measured on the testbed with the SQLite backend (`mbsim calibrate --backend sqlite`): each request "
+                  "class's service-time distribution, the effective worker count and the load function. The loads "
+                  "held out of the fit are verified above as scenarios of their own (`held-out-*`, light requests "
+                  "only, none arm). Figure: `load-function.png`.", "", fit_markdown(fit)]
     lines += ["### Goals", "", "| goal | verdict | numbers |", "|---|---|---|"]
     for g in doc["goals"]:
         lines.append(f"| {g['goal']} | {g['status'] if g['met'] is None else ('met' if g['met'] else '**missed**')} "
@@ -357,6 +378,8 @@ def write(doc: dict[str, Any], out: Path, command: str) -> dict[str, Path]:
         files[f"{sc}-cdf"] = plots.ccdfs(sc, {a: r["_curves"] for a, r in arms.items()}, out / f"{sc}-cdf.png")
     if doc.get("sweep"):
         files["sweep"] = plots.sweep(doc["sweep"], out / "load-sweep.png")
+    if doc.get("backend_fit"):
+        files["load-function"] = plots.backend_fit(doc["backend_fit"]["load_fit"], out / "load-function.png")
     record = public(strip_curves(dict(doc)))
     record["provenance"] = provenance(command=command, seed=doc["seed"], quick=doc["quick"])
     files["json"] = out / "verification.json"

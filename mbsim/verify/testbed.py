@@ -22,6 +22,7 @@ import math
 import multiprocessing as mp
 import os
 import signal
+import sys
 import tempfile
 import threading
 import time
@@ -135,6 +136,8 @@ class Testbed:
         _PENDING.clear()
         for s in (signal.SIGTERM,):  # SIGTERM tears down like Ctrl-C
             self._old[s] = signal.signal(s, _raise_interrupt)
+        self._hook = sys.unraisablehook
+        sys.unraisablehook = _quiet_interrupt(self._hook)
         try:
             self.pm_qos = self._held.enter_context(proc.low_latency())
             self.rig.up()
@@ -170,10 +173,23 @@ class Testbed:
             for s, h in self._old.items():
                 signal.signal(s, h)
             self._old.clear()
+            sys.unraisablehook = self._hook
         pending = bool(_PENDING)
         _PENDING.clear()
         if pending and (not exc or exc[0] is None):  # a SIGTERM whose raise was swallowed
             raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def without_pm_qos(self) -> Iterator[None]:
+        """The block runs with the PM QoS request released (idle CPUs halt again)."""
+        held = self.pm_qos
+        self._held.close()
+        self.pm_qos = False
+        try:
+            yield
+        finally:
+            if held:
+                self.pm_qos = self._held.enter_context(proc.low_latency())
 
     # -- one run -------------------------------------------------------------------
     @contextlib.contextmanager
@@ -411,6 +427,17 @@ def _raise_interrupt(signum: int, _frame: Any) -> None:
         return
     _PENDING.append(signum)
     raise KeyboardInterrupt
+
+
+def _quiet_interrupt(hook: Any) -> Any:
+    """An unraisable-exception hook that stays silent about the SIGTERM's KeyboardInterrupt
+    (raised inside a destructor or a lock release, where Python can only print it): it is
+    raised again at the next safe point (:func:`_check_interrupt`, ``__exit__``)."""
+    def quiet(u: Any) -> None:
+        if isinstance(u.exc_value, KeyboardInterrupt) and _PENDING:
+            return
+        hook(u)
+    return quiet
 
 
 def _check_interrupt() -> None:

@@ -69,9 +69,19 @@ def test_every_stage_is_in_the_report(report):
     verify = doc["stages"][4]
     if NO_BPF:  # one line says why the stage was skipped
         assert verify["skipped"] and "(stage skipped)" in r.stdout
-    else:  # the default scenario under the three arms, measured against the prediction
+    else:  # the default scenario under the three arms, on the real database and then on the emulated service
         assert verify["skipped"] is None, verify["skipped"]
-        arms = verify["data"]["scenarios"]["loss12"]
+        assert list(verify["data"]) == ["sqlite", "timer"]
+        real = verify["data"]["sqlite"]
+        assert real["backend"] == "sqlite" and "SQLite" in real["what_is_emulated"]
+        assert set(real["scenarios"]["loss12"]) == {"none", "breaker", "horn"}
+        held = [s for s in real["scenarios"] if s.startswith("held-out-")]
+        assert held and all(set(real["scenarios"][s]) == {"none"} for s in held)  # loads the fit never saw
+        assert any(n.startswith("The real database backend's model, fitted on this machine: The article's load "
+                                "function") for n in verify["notes"])
+        assert any(g["goal"].startswith("sqlite backend: held-out-") for g in verify["goals"])
+        data = verify["data"]["timer"]
+        arms = data["scenarios"]["loss12"]
         assert set(arms) == {"none", "breaker", "horn"}
         for arm in arms.values():
             assert arm["p99"]["measured"]["value"] > 0 and arm["p99"]["predicted"]["value"] > 0
@@ -79,7 +89,7 @@ def test_every_stage_is_in_the_report(report):
         assert arms["horn"]["success_ratio"]["measured"] >= 0.999  # the horn answers everything
         none = arms["none"]["success_ratio"]  # 12 % loss each way: about 1 % fails even after retries
         assert none["measured"] < 0.999 and abs(none["error_points"]) < 0.02
-        assert any(g["goal"].startswith("loss12: ox-horn success") for g in verify["goals"])
+        assert any(g["goal"].startswith("timer backend: loss12: ox-horn success") for g in verify["goals"])
         # three runs per arm on distinct seeds; a comparison whose runs failed their gates has no verdict
         for arm in arms.values():
             assert [x["seed"] for x in arm["runs"]] == [1, 2, 3]
@@ -92,9 +102,9 @@ def test_every_stage_is_in_the_report(report):
         for g in verify["goals"]:
             assert g["status"] in ("met", "missed") or g["status"].startswith(("not measured: ", "not meaningful: "))
             assert (g["met"] is None) == (g["status"] not in ("met", "missed"))
-        ratio = next(g for g in verify["data"]["goals"] if g["goal"].startswith("kernel answer"))
-        assert ratio["value"] == verify["data"]["kernel_vs_user"]["ratio"]  # measured in this run
-        shown = next(g for g in verify["goals"] if g["goal"].startswith("kernel answer"))
+        ratio = next(g for g in data["goals"] if g["goal"].startswith("kernel answer"))
+        assert ratio["value"] == data["kernel_vs_user"]["ratio"]  # measured in this run
+        shown = next(g for g in verify["goals"] if g["goal"].startswith("timer backend: kernel answer"))
         assert f"{ratio['value']:.1f}x" in shown["value"]
     assert "report: " in r.stdout and "| model | mbb answers at least 99.9 %" in r.stdout
 
@@ -149,6 +159,8 @@ def test_a_screenshot_of_the_report_can_be_taken(report, tmp_path):
     ('{"verify_scenario": "noisy"}', "verify_scenario must be one of"),
     ('{"verify_reps": 2}', "verify_reps must be in [3, 100], got 2"),
     ('{"verify_duration_s": "5"}', "verify_duration_s must be number"),
+    ('{"verify_backends": ["mysql"]}', 'verify_backends lists each of sqlite, timer at most once, got ["mysql"]'),
+    ('{"verify_backends": []}', "verify_backends lists each of sqlite, timer at most once, got []"),
     ('{"budget": 4, "budget": 5}', "duplicate"),
 ])
 def test_bad_config_is_one_line(tmp_path, config, message):

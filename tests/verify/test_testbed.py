@@ -235,7 +235,7 @@ def test_calibration_is_measured_stored_and_fed_to_the_simulator(tmp_path):
 # constants of this machine's own (so verify uses them and measures nothing first)
 FAKE_CALIBRATION = {"schema": calibrate.SCHEMA, "base_rtt_us": {"mean": 60.0, "samples": [60.0]},
                     "kernel_answer_us": {"samples": [5.0]}, "user_answer_us": {"samples": [50.0]},
-                    "machine": machine.identity()}
+                    "machine": machine.identity(), "testbed": {"pm_qos_us": 0}}
 
 
 def _ours():
