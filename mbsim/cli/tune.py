@@ -101,10 +101,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--set {next(iter(pol_sets))}: tuning searches the policy's parameters; "
                               "choose them with --dims and --bounds")
         if scenario.endswith(".json") or sc_sets:
-            from mbsim.params import to_dict
-
-            spec = to_dict(override(load_scenario(scenario), sc_sets))
-            scenario = scenario.rsplit("/", 1)[-1].removesuffix(".json") + ("-set" if sc_sets else "")
+            scenario, spec = study.scenario_ref(scenario, override(load_scenario(scenario), sc_sets), bool(sc_sets))
         pareto = None
         if args.pareto:
             from mbsim.tuning import pareto as front

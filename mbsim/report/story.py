@@ -261,7 +261,6 @@ def stage_overload(cfg: RunConfig, out: Path, say: Say) -> Stage:
 
 
 def stage_tuning(cfg: RunConfig, out: Path, say: Say) -> Stage:
-    from mbsim.params import to_dict
     from mbsim.tuning import pareto, space, study
     from mbsim.tuning.executors import LocalExecutor
     from mbsim.tuning.objective import Objective
@@ -271,19 +270,19 @@ def stage_tuning(cfg: RunConfig, out: Path, say: Say) -> Stage:
                "share <= 5 %, the SLO), confirmed against the article's defaults on fresh seeds; then the Pareto "
                "front of P99 against the snapshot share (Optuna, multi-objective).")
     sc = _focus(cfg)
-    spec = to_dict(sc) if (cfg.slo or cfg.focus.endswith(".json")) else None
+    name, spec = study.scenario_ref(cfg.focus, sc, bool(cfg.slo))
     dims = space.build(["fallback.deadline_ms", "breaker.failure_ratio", "breaker.open_ms", "buffer.capacity_max"])
     root = out / "studies"
     ex = LocalExecutor()
     try:
-        c = study.StudyConfig(name="tuned", scenario=sc.name, objective=Objective(), dims=dims, budget=cfg.budget,
+        c = study.StudyConfig(name="tuned", scenario=name, objective=Objective(), dims=dims, budget=cfg.budget,
                               seed=cfg.seed, n_seeds=1, quick=True, batch=ex.workers, confirm=3 if cfg.quick else 5,
                               scenario_spec=spec)
-        say(f"tuning: {cfg.budget} evaluations on {sc.name}")
+        say(f"tuning: {cfg.budget} evaluations on {name}")
         s = study.run(c, fresh_study(root, "tuned", say), ex,
                       on_result=lambda rec, best: say(f"tuning: evaluation {rec['id'] + 1}/{cfg.budget}, best "
                                                       f"{best:.4g}"))
-        p = study.StudyConfig(name="front", scenario=sc.name, objective=Objective(), dims=dims,
+        p = study.StudyConfig(name="front", scenario=name, objective=Objective(), dims=dims,
                               budget=cfg.pareto_budget, backend="optuna", seed=cfg.seed, n_seeds=1, quick=True,
                               batch=ex.workers, confirm=2, scenario_spec=spec, pareto=["p99", "fallback"])
         say(f"tuning: the front, {cfg.pareto_budget} evaluations")

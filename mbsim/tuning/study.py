@@ -95,6 +95,16 @@ class StudyConfig:
             raise ConfigError(f"study.json is missing or has a bad field ({exc})") from None
 
 
+def scenario_ref(source: str, sc: Scenario, changed: bool = False) -> tuple[str, dict[str, Any] | None]:
+    """How a study names and stores its scenario (``StudyConfig.scenario`` and
+    ``scenario_spec``): a built-in one by its name alone; one from a .json file, or one
+    changed (``--set``, a run configuration's SLO), by its whole spec, under the file's or
+    the scenario's name (with ``-set`` when changed)."""
+    if not (source.endswith(".json") or changed):
+        return source, None
+    return source.rsplit("/", 1)[-1].removesuffix(".json") + ("-set" if changed else ""), to_dict(sc)
+
+
 def _scenario(cfg: StudyConfig) -> Scenario:
     sc = from_dict(Scenario, cfg.scenario_spec) if cfg.scenario_spec is not None else get_scenario(cfg.scenario)
     return scenario_for(sc, cfg.quick)
