@@ -5,7 +5,10 @@ On the testbed with the SQLite backend (:mod:`mbsim.verify.db_server`), from the
 own job records:
 
 1. **classes** - a low-load run (10 % of a first guess of the capacity, 10 % of requests
-   heavy): each class's service-time distribution (:func:`fit.distribution`);
+   heavy): each class's service-time distribution (:func:`fit.distribution`); and one run
+   inside a 4x spike window: what a window really does to a job's service time (the query
+   grows 4x, the rest of the job's work does not), which :func:`on_backend` gives the
+   simulator in place of the scenario's factor;
 2. **workers** - a saturated run (light requests at 1.3 times the guess): the effective
    worker count (:func:`fit.effective_workers`), rounded for the simulator;
 3. **load sweep** - light requests at 10 % ... 90 % of the capacity so found; the load
@@ -47,6 +50,7 @@ SCHEMA = "mbsim.backend-fit/1"
 DEFAULT_PATH = DATA / "calibration" / "this-machine-sqlite.json"
 SWEEP = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 QUICK_SWEEP = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+WINDOW_PROBE = 4.0  # the spike window factor whose real cost the fit measures
 
 
 def guess_light_ms(db: Database, n: int = 300) -> float:
@@ -61,13 +65,26 @@ def guess_light_ms(db: Database, n: int = 300) -> float:
         conn.close()
 
 
-def probe(name: str, rate_rps: float, duration_s: float, heavy: float = 0.0) -> Scenario:
+def probe(name: str, rate_rps: float, duration_s: float, heavy: float = 0.0, window: float = 1.0) -> Scenario:
     """A calibration run on the backend: ``rate_rps`` of which ``heavy`` are heavy, no
-    fault, no retry, a client that waits up to 5 s."""
+    fault, no retry, a client that waits up to 5 s; with ``window`` > 1, the whole run is
+    one spike window of that factor."""
+    windows = ((0.0, duration_s + 10.0, window),) if window > 1.0 else ()
     return Scenario(name=name, description=f"backend calibration: {rate_rps:.0f} req/s", duration_s=duration_s,
                     warmup_s=min(1.0, duration_s / 4), service=Service(workers=1),
-                    workload=Workload(rate_rps=rate_rps, spike_fraction=heavy),
+                    workload=Workload(rate_rps=rate_rps, spike_fraction=heavy, spike_windows=windows),
                     client=Client(timeout_ms=5000.0, max_retries=0))
+
+
+def window_factor(factor: float, doc: dict[str, Any]) -> float:
+    """What a spike window of ``factor`` does to a job's service time on this backend: the
+    window lengthens the query ``factor`` times, but not the rest of the job's work. From
+    the measured ratio at :data:`WINDOW_PROBE`, linear in the query's length; ``factor``
+    itself where the fit measured none."""
+    ratio = doc.get("window_ratio")
+    if not ratio or factor <= 1.0:
+        return factor
+    return 1.0 + (float(ratio) - 1.0) * (factor - 1.0) / (WINDOW_PROBE - 1.0)
 
 
 def _window(raw: RawRun) -> np.ndarray:
@@ -135,6 +152,9 @@ def calibrate(settings: SettingsFile | None = None, quick: bool = False, seed: i
         rtt = round_trips_us(low)
         if light.size < 100 or heavy.size < 20:
             raise ConfigError(f"the low-load run recorded too few jobs ({light.size} light, {heavy.size} heavy)")
+        progress(f"a {WINDOW_PROBE:g}x spike window's real cost: light requests at low load, all inside one")
+        win = tb.run(probe("window", 0.1 * cap_guess, run_s, window=WINDOW_PROBE), ARMS["none"], seed)
+        window_ratio = float(service_ms(win)[0].mean() / light.mean())
         progress("workers: a saturated run")
         sat = tb.run(probe("saturation", 1.3 * cap_guess, run_s), ARMS["none"], seed + 1)
         assert sat.jobs is not None
@@ -170,6 +190,7 @@ def calibrate(settings: SettingsFile | None = None, quick: bool = False, seed: i
         "backend": {"kind": "sqlite", "rows": db_rows, "workers": db_workers},
         "classes": classes,
         "low_load_factor": factor,
+        "window_ratio": window_ratio,
         "rtt_us": {"n": int(rtt.size), "p50": float(np.median(rtt)), "mean": float(rtt.mean()),
                    "p99": float(np.percentile(rtt, 99)), "samples": _thinned(rtt)},
         "effective_workers": {"measured": c_raw, "used": workers,
@@ -217,8 +238,9 @@ def service(doc: dict[str, Any]) -> Service:
 
 
 def on_backend(sc: Scenario, doc: dict[str, Any]) -> Scenario:
-    """``sc`` carried onto the real backend: the fitted service, and every rate scaled by
-    the fitted capacity over ``sc``'s, so that the utilisation is the scenario's."""
+    """``sc`` carried onto the real backend: the fitted service and round trip, and every
+    rate scaled by the fitted capacity over ``sc``'s, so that the utilisation is the
+    scenario's. The testbed runs this; the simulator runs :func:`for_model` of it."""
     svc = service(doc)
     k = svc.capacity_rps / sc.service.capacity_rps
     w = sc.workload
@@ -234,6 +256,15 @@ def on_backend(sc: Scenario, doc: dict[str, Any]) -> Scenario:
                                   rtt_samples_us=tuple(float(v) for v in rtt["samples"]))
     return dataclasses.replace(sc, service=svc, workload=wl, network=net,
                                description=f"{sc.description} [on the sqlite backend: {k:.3g} of its rates]")
+
+
+def for_model(sc: Scenario, doc: dict[str, Any]) -> Scenario:
+    """The simulator's view of a scenario on the backend: each spike window's factor (by
+    which the testbed's server lengthens the queries) replaced by what such a window
+    really costs a job here (:func:`window_factor`)."""
+    w = sc.workload
+    windows = tuple((s, e, window_factor(f, doc)) for s, e, f in w.spike_windows)
+    return dataclasses.replace(sc, workload=dataclasses.replace(w, spike_windows=windows))
 
 
 def held_out_loads(doc: dict[str, Any]) -> list[float]:
@@ -255,6 +286,9 @@ def markdown(doc: dict[str, Any]) -> str:
     if r:
         lines += ["", f"Round trip outside the server (first attempts that found the worker free, latency less "
                   f"service time): p50 {r['p50']:.1f} us, mean {r['mean']:.1f} us, p99 {r['p99']:.1f} us (n {r['n']})."]
+    if doc.get("window_ratio"):
+        lines += ["", f"A {WINDOW_PROBE:g}x spike window (the query {WINDOW_PROBE:g} times longer) makes a light job "
+                  f"{doc['window_ratio']:.2f} times longer: the model's windows use that."]
     lines += ["", f"Effective workers: {e['measured']:.2f} measured at saturation ({e['throughput_rps']:.0f} req/s), "
               f"{e['used']} in the model; capacity {doc['capacity_rps']:.0f} req/s.", "",
               "### Load sweep (light requests)", "",

@@ -90,10 +90,11 @@ def realized_arrivals(raw: Any, o: measure.Outcomes) -> np.ndarray:
 
 
 def run_once(tb: Testbed, sc: Scenario, arm: Arm, settings: SettingsFile, seed: int, cal: dict[str, Any] | None,
-             retries: int = 0) -> dict[str, Any]:
+             retries: int = 0, model_sc: Scenario | None = None) -> dict[str, Any]:
     """One run of (scenario, arm) with ``seed``: measured (repeated while a gate fails, up to
-    ``retries`` times), predicted from the planned arrivals and from the realized sends,
-    compared on both."""
+    ``retries`` times), predicted from the planned arrivals and from the realized sends
+    (of ``model_sc``, the simulator's view of ``sc``, where it has its own), compared on both."""
+    model = model_sc or sc
     deadline = settings.settings.fallback.deadline_ms if arm.deadline else None
     attempts = []
     for _ in range(retries + 1):
@@ -106,8 +107,8 @@ def run_once(tb: Testbed, sc: Scenario, arm: Arm, settings: SettingsFile, seed: 
             break
     ind = next(g for g in gs if g.name == "independence")
     m = measure.metrics(raw, deadline, thin, correlated=not ind.passed)
-    p = simulated_metrics(predict.predict(sc, arm, settings.settings, seed, cal))
-    r = predict.predict(sc, arm, settings.settings, seed, cal, arrivals_s=realized_arrivals(raw, o))
+    p = simulated_metrics(predict.predict(model, arm, settings.settings, seed, cal))
+    r = predict.predict(model, arm, settings.settings, seed, cal, arrivals_s=realized_arrivals(raw, o))
     q = simulated_metrics(r)
     from_send = {**m, "percentiles": m["percentiles_uncorrected"]}
     lat = o.latency_s[o.in_window] * 1e3
@@ -136,13 +137,13 @@ def run_once(tb: Testbed, sc: Scenario, arm: Arm, settings: SettingsFile, seed: 
 
 def verify_arm(tb: Testbed, sc: Scenario, arm: Arm, settings: SettingsFile, seeds: Sequence[int],
                cal: dict[str, Any] | None, retries: int = 0,
-               progress: Callable[[str], None] = lambda s: None) -> dict[str, Any]:
+               progress: Callable[[str], None] = lambda s: None, model_sc: Scenario | None = None) -> dict[str, Any]:
     """(scenario, arm) run once per seed: the first run's comparison (for tables and
     figures), every run's, and each judged error across them (:func:`verdict.across`)."""
     runs = []
     for k, seed in enumerate(seeds):
         progress(f"{sc.name} / {arm.name}, run {k + 1} of {len(seeds)} (seed {seed})")
-        runs.append(run_once(tb, sc, arm, settings, seed, cal, retries))
+        runs.append(run_once(tb, sc, arm, settings, seed, cal, retries, model_sc))
     first = dict(runs[0])
     first["runs"] = [{k: v for k, v in r.items() if k != "_curves"} for r in runs]
     first["across"] = verdict.across(runs)
@@ -189,8 +190,9 @@ def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: Setti
     results: dict[str, dict[str, Any]] = {}
     scs = [scenario_for(s, quick) for s in scenarios]
     held: list[Scenario] = []
+    from mbsim.verify import backend_fit as bf
+
     if backend_fit is not None and backend == "sqlite":
-        from mbsim.verify import backend_fit as bf
         scs = [bf.on_backend(sc, backend_fit) for sc in scs]
         length = min(QUICK_S if quick else 20.0, max(sc.duration_s for sc in scs))  # as long as the scenarios
         held = [bf.on_backend(held_out_scenario(u, length, bf.service(backend_fit)), backend_fit)
@@ -200,8 +202,9 @@ def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: Setti
     with Testbed(settings.settings, realtime=realtime, backend=backend) as tb:
         for sc in scs:
             results[sc.name] = {}
+            model_sc = bf.for_model(sc, backend_fit) if backend_fit is not None and backend == "sqlite" else None
             for arm in arms:
-                results[sc.name][arm.name] = verify_arm(tb, sc, arm, settings, seeds, cal, retries, progress)
+                results[sc.name][arm.name] = verify_arm(tb, sc, arm, settings, seeds, cal, retries, progress, model_sc)
         from mbsim.verify.arms import ARMS
         for sc in held:
             results[sc.name] = {"none": verify_arm(tb, sc, ARMS["none"], settings, seeds, cal, retries, progress)}

@@ -77,3 +77,14 @@ def test_verify_refuses_the_sqlite_backend_without_its_fit():
         vrun.verify(["loss12"], get(None), SettingsFile(), backend="sqlite")
     with pytest.raises(ConfigError, match="backend must be one of timer, sqlite, got 'mysql'"):
         vrun.verify(["loss12"], get(None), SettingsFile(), backend="mysql")
+
+
+def test_the_model_sees_a_spike_windows_measured_cost_and_the_testbed_its_query_factor():
+    doc = {**fitted(), "window_ratio": 2.5}
+    sc = catalog.get("tail-spike")  # windows of 4x
+    on = bf.on_backend(sc, doc)
+    assert on.workload.spike_windows == sc.workload.spike_windows  # the server lengthens the queries 4x
+    model = bf.for_model(on, doc)
+    assert [f for *_, f in model.workload.spike_windows] == [2.5] * len(sc.workload.spike_windows)
+    assert bf.window_factor(1.0, doc) == 1.0 and bf.window_factor(2.5, doc) == pytest.approx(1.75)
+    assert bf.window_factor(4.0, fitted()) == 4.0  # a fit that measured none leaves the factor alone
