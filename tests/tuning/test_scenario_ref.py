@@ -12,6 +12,6 @@ def test_a_built_in_scenario_goes_by_name_and_a_changed_or_file_one_by_its_spec(
     assert scenario_ref("tail-spike", sc) == ("tail-spike", None)
     changed = dataclasses.replace(sc, duration_s=7.0)
     name, spec = scenario_ref("tail-spike", changed, changed=True)
-    assert name == "tail-spike-set" and from_dict(Scenario, spec) == changed
+    assert name == "tail-spike-set" and spec is not None and from_dict(Scenario, spec) == changed
     name, spec = scenario_ref("/tmp/x/my-scenario.json", sc)
-    assert name == "my-scenario" and from_dict(Scenario, spec) == sc
+    assert name == "my-scenario" and spec is not None and from_dict(Scenario, spec) == sc

@@ -3,6 +3,7 @@ is read back only when it is whole."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from mbsim.world.service import Service
 from mbsim.world.service_time import ServiceTime
 
 
-def fitted(workers: int = 1, mean_ms: float = 0.3) -> dict:
+def fitted(workers: int = 1, mean_ms: float = 0.3) -> dict[str, Any]:
     svc = Service(workers=workers, dist="gamma", mean_ms=mean_ms, shape=6.0, load=LoadFunction(gain=0.0),
                   heavy=ServiceTime(dist="lognormal", mean_ms=1.6, sigma=0.2))
     return {"schema": bf.SCHEMA, "service": to_dict(svc), "capacity_rps": svc.capacity_rps,

@@ -7,6 +7,7 @@ import socket
 import sqlite3
 import threading
 import time
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -122,7 +123,7 @@ def test_error_mode_a_worker_fails_at_once_with_sqlites_own_error(db):
 
 
 # -- the server, on loopback ------------------------------------------------------------
-def _serve(db, mode: str, spike_fraction: float = 0.0, workers: int = 1):
+def _serve(db, mode: Literal["hang", "error"], spike_fraction: float = 0.0, workers: int = 1):
     sc = Scenario(name="t", description="", duration_s=60.0, warmup_s=0.0,
                   workload=Workload(rate_rps=100.0, spike_fraction=spike_fraction),
                   faults=Faults(down_mode=mode))

@@ -30,7 +30,7 @@ def synthetic(A: float, B: float, C: float, s0: float = 0.3, n: int = 3000, seed
 def test_the_articles_coefficients_are_recovered_within_their_intervals():
     truth = {"A": 0.8, "B": 0.6, "C": 0.5}
     fitted, held = fit.split(LOADS)
-    r = fit.fit_load(synthetic(**truth), fitted, held, boot=60, seed=1)
+    r = fit.fit_load(synthetic(truth["A"], truth["B"], truth["C"]), fitted, held, boot=60, seed=1)
     art = r["forms"]["article"]
     for name, value in truth.items():
         low, high = art["ci95"][name]

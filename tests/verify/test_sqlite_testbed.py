@@ -1,6 +1,7 @@
 """The real backend on the testbed: an outage is another process's lock on the database, and
 the server's worker meets it as SQLite makes it (hang: waits it out; error: fails at once)."""
 import dataclasses
+from typing import Literal
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ def testbed():
         yield tb
 
 
-def outage(mode: str):
+def outage(mode: Literal["hang", "error"]):
     sc = catalog.get("db-down")
     return dataclasses.replace(sc, duration_s=3.5, warmup_s=0.5, service=Service(workers=1, mean_ms=0.3),
                                workload=dataclasses.replace(sc.workload, rate_rps=500.0),
