@@ -398,6 +398,7 @@ def stage_verify(cfg: RunConfig, settings_path: str, out: Path, say: Say) -> Sta
 
         fitted = calibrate.for_this_machine(
             None, lambda: backend_fit.calibrate(settings, quick=True, run_s=min(3.0, cfg.verify_duration_s),
+                                                loads=(0.2, 0.4, 0.6) if cfg.quick else None,
                                                 progress=lambda m: say(f"verify: backend fit: {m}")),
             note, default=backend_fit.DEFAULT_PATH, loader=backend_fit.load)
         st.notes.append("The real database backend's model, fitted on this machine: " + fitted["verdict"])

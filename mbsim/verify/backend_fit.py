@@ -33,6 +33,7 @@ import numpy as np
 from mbsim import machine
 from mbsim.errors import ConfigError
 from mbsim.formats.settings_file import SettingsFile
+from mbsim.metrics.registry import P50_MS, P99_MS
 from mbsim.params import from_dict, to_dict
 from mbsim.provenance import DATA, provenance
 from mbsim.verify import fit
@@ -138,6 +139,8 @@ def calibrate(settings: SettingsFile | None = None, quick: bool = False, seed: i
     """Measure and fit the backend (see the module docstring); returns the document."""
     sf = settings or SettingsFile()
     loads = tuple(loads or (QUICK_SWEEP if quick else SWEEP))
+    # the code that measures is the code at the start (an edit meanwhile does not count)
+    record = provenance(seed=seed, quick=quick, loads=list(loads), boot=boot, rows=db_rows, db_workers=db_workers)
     fit_loads, held = fit.split(loads)
     run_s = run_s or (3.0 if quick else 5.0)
     psi_scale = Service().load.psi_scale
@@ -169,8 +172,8 @@ def calibrate(settings: SettingsFile | None = None, quick: bool = False, seed: i
             d = load_data(raw, u, capacity, psi_scale)
             parts.append(d)
             sweep.append({"load": u, "jobs": int(d.service_ms.size), "held_out": u in held,
-                          "mean_ms": float(d.service_ms.mean()), "p50_ms": float(np.median(d.service_ms)),
-                          "p99_ms": float(np.percentile(d.service_ms, 99)), "omega_mean": float(d.omega.mean())})
+                          "mean_ms": float(d.service_ms.mean()), P50_MS: float(np.median(d.service_ms)),
+                          P99_MS: float(np.percentile(d.service_ms, 99)), "omega_mean": float(d.omega.mean())})
     progress("fitting the distributions and the load function")
     data = fit.LoadData.concat(parts)
     result = fit.fit_load(data, fit_loads, held, boot=boot, seed=seed)
@@ -202,8 +205,7 @@ def calibrate(settings: SettingsFile | None = None, quick: bool = False, seed: i
         "service": to_dict(service),
         "machine": machine.identity(),
         "testbed": conditions,
-        "provenance": provenance(seed=seed, quick=quick, loads=list(loads), boot=boot, rows=db_rows,
-                                 db_workers=db_workers),
+        "provenance": record,
     }
 
 
@@ -279,7 +281,7 @@ def markdown(doc: dict[str, Any]) -> str:
              "|---|---|---|---|---|---|---|---|"]
     for name, c in doc["classes"].items():
         ll = {k: f"{v['per_sample']:.3f}" for k, v in c["candidates"].items()}
-        lines.append(f"| {name} | {c['n']} | {c['mean_ms']:.3f} | {c['p99_ms']:.3f} | {ll['lognormal']} | "
+        lines.append(f"| {name} | {c['n']} | {c['mean_ms']:.3f} | {c[P99_MS]:.3f} | {ll['lognormal']} | "
                      f"{ll['gamma']} | {ll['empirical']} | **{c['best']}** |")
     e = doc["effective_workers"]
     r = doc.get("rtt_us")
@@ -294,7 +296,7 @@ def markdown(doc: dict[str, Any]) -> str:
               "### Load sweep (light requests)", "",
               "| load | jobs | mean ms | p50 ms | p99 ms | used for |", "|---|---|---|---|---|---|"]
     for p in doc["sweep"]:
-        lines.append(f"| {p['load']:.0%} | {p['jobs']} | {p['mean_ms']:.3f} | {p['p50_ms']:.3f} | {p['p99_ms']:.3f} | "
+        lines.append(f"| {p['load']:.0%} | {p['jobs']} | {p['mean_ms']:.3f} | {p[P50_MS]:.3f} | {p[P99_MS]:.3f} | "
                      f"{'judging (held out)' if p['held_out'] else 'the fit'} |")
     f = doc["load_fit"]["forms"]
     lines += ["", "| form | AIC | held-out RMS error | coefficients (95 % interval) |", "|---|---|---|---|"]

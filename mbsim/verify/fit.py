@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 from scipy import optimize, stats
 
+from mbsim.metrics.registry import P50_MS, P99_MS
 from mbsim.world.load_function import LoadFunction
 from mbsim.world.sensor import LoadSensor
 
@@ -89,7 +90,7 @@ def distribution(samples_ms: Sequence[float] | np.ndarray, seed: int = 0, cap: i
                                                                .round().astype(int)]]
         fields["mean_ms"] = float(np.mean(fields["samples_ms"]))
     return {"best": best, "n": int(x.size), "candidates": table, "service_time": fields,
-            "mean_ms": float(x.mean()), "p50_ms": float(np.median(x)), "p99_ms": float(np.percentile(x, 99))}
+            "mean_ms": float(x.mean()), P50_MS: float(np.median(x)), P99_MS: float(np.percentile(x, 99))}
 
 
 def scaled(fields: dict[str, Any], factor: float) -> dict[str, Any]:

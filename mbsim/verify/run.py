@@ -249,7 +249,9 @@ def verify(scenarios: Sequence[str | Scenario], arms: list[Arm], settings: Setti
         used = {k: cal[k] for k in ("base_rtt_us", "kernel_answer_us", "user_answer_us") if k in cal}
         used["machine"] = cal.get("machine")
     if backend_fit is not None and backend == "sqlite":
-        extra["backend_fit"] = {k: v for k, v in backend_fit.items() if k != "service"}
+        extra["backend_fit"] = {k: v for k, v in backend_fit.items() if k not in ("service", "provenance")}
+        # the fit's own record stays in its file; here, which code measured it
+        extra["backend_fit"]["measured_by"] = (backend_fit.get("provenance") or {}).get("git")
         extra["backend_fit"]["service"] = {k: v for k, v in backend_fit["service"].items() if k != "samples_ms"}
     doc: dict[str, Any] = {"scenarios": results, "seed": seed, "quick": quick, "arms": [a.name for a in arms],
            "settings": to_dict(settings.settings), "utilisation": util, "what_is_emulated": WHAT[backend],
