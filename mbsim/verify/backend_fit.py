@@ -38,7 +38,7 @@ from mbsim.params import from_dict, to_dict
 from mbsim.provenance import DATA, provenance
 from mbsim.verify import fit
 from mbsim.verify.arms import ARMS
-from mbsim.verify.calibrate import testbed_conditions
+from mbsim.verify.calibrate import read, testbed_conditions, thinned
 from mbsim.verify.database import ROWS, Database
 from mbsim.verify.testbed import RawRun, Testbed
 from mbsim.world.client import Client
@@ -195,7 +195,7 @@ def calibrate(settings: SettingsFile | None = None, quick: bool = False, seed: i
         "low_load_factor": factor,
         "window_ratio": window_ratio,
         "rtt_us": {"n": int(rtt.size), "p50": float(np.median(rtt)), "mean": float(rtt.mean()),
-                   "p99": float(np.percentile(rtt, 99)), "samples": _thinned(rtt)},
+                   "p99": float(np.percentile(rtt, 99)), "samples": thinned(rtt, 2000, 2)},
         "effective_workers": {"measured": c_raw, "used": workers,
                               "throughput_rps": c_raw / (float(light.mean()) / 1e3)},
         "capacity_rps": capacity,
@@ -209,24 +209,9 @@ def calibrate(settings: SettingsFile | None = None, quick: bool = False, seed: i
     }
 
 
-def _thinned(x: np.ndarray, keep: int = 2000) -> list[float]:
-    """At most ``keep`` of ``x``'s values, evenly through its sorted order (us, 0.01)."""
-    s = np.sort(x)
-    return [round(float(v), 2) for v in s[np.linspace(0, s.size - 1, min(keep, s.size)).round().astype(int)]]
-
-
 def load(path: Any = DEFAULT_PATH) -> dict[str, Any]:
     """A stored backend fit, checked."""
-    from pathlib import Path
-
-    from mbsim.params import loads_strict, read_text
-
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no backend fit (run mbsim calibrate --backend sqlite)")
-    doc = loads_strict(read_text(path), str(path))
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        raise ConfigError(f"{path}: not a backend fit (schema {SCHEMA})")
+    doc = read(path, SCHEMA, "backend fit", "mbsim calibrate --backend sqlite")
     service(doc)
     return doc
 

@@ -126,11 +126,18 @@ def kernel_to_user(pp: dict[str, np.ndarray]) -> float:
 
 
 def _summary(x: np.ndarray) -> dict[str, Any]:
-    x = np.sort(np.asarray(x, dtype=float))
-    keep = x[np.linspace(0, x.size - 1, min(KEEP, x.size)).round().astype(int)] if x.size else x
+    x = np.asarray(x, dtype=float)
     return {"n": int(x.size), "mean": float(x.mean()) if x.size else None,
             **{f"p{q}": float(np.percentile(x, q)) if x.size else None for q in (50, 90, 99)},
-            "samples": [round(float(v), 3) for v in keep]}
+            "samples": thinned(x, KEEP, 3)}
+
+
+def thinned(x: np.ndarray, keep: int = KEEP, digits: int = 3) -> list[float]:
+    """At most ``keep`` of ``x``'s values, evenly through its sorted order, rounded."""
+    s = np.sort(np.asarray(x, dtype=float))
+    if not s.size:
+        return []
+    return [round(float(v), digits) for v in s[np.linspace(0, s.size - 1, min(keep, s.size)).round().astype(int)]]
 
 
 def calibrate(settings: SettingsFile | None = None, rounds: int = 2000, rate_rps: float = 5000.0,
@@ -231,15 +238,22 @@ def for_this_machine(path: str | Path | None, measure: Callable[[], dict[str, An
     return doc
 
 
-def load(path: str | Path = DEFAULT_PATH) -> dict[str, Any]:
+def read(path: str | Path, schema: str, what: str, command: str) -> dict[str, Any]:
+    """The JSON document at ``path`` whose schema is ``schema``, or a one-line error that
+    names ``what`` it should be and the ``command`` that makes one."""
     from mbsim.params import loads_strict, read_text
 
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: no calibration (run mbsim calibrate)")
+        raise ConfigError(f"{path}: no {what} (run {command})")
     doc = loads_strict(read_text(path), str(path))
-    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
-        raise ConfigError(f"{path}: not a calibration (schema {SCHEMA})")
+    if not isinstance(doc, dict) or doc.get("schema") != schema:
+        raise ConfigError(f"{path}: not a {what} (schema {schema})")
+    return doc
+
+
+def load(path: str | Path = DEFAULT_PATH) -> dict[str, Any]:
+    doc = read(path, SCHEMA, "calibration", "mbsim calibrate")
     if not isinstance((doc.get("base_rtt_us") or {}).get("mean"), (int, float)):
         raise ConfigError(f"{path}: base_rtt_us has no mean")
     for key in ("base_rtt_us", "kernel_answer_us", "user_answer_us"):

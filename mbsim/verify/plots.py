@@ -14,6 +14,17 @@ import numpy as np
 COLORS = {"none": "tab:red", "breaker": "tab:orange", "horn": "tab:blue"}
 
 
+def _save(fig: Any, ax: Any, path: Path, which: str = "major") -> Path:
+    """Grid, legend, layout; the figure written to ``path`` (PNG) and closed."""
+    ax.grid(True, which=which, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def ccdfs(scenario: str, curves: dict[str, dict[str, Any]], path: Path) -> Path:
     """P(latency > x) per arm: measured (solid, from every request) and predicted (dashed,
     the simulator's histogram), log-log."""
@@ -33,13 +44,7 @@ def ccdfs(scenario: str, curves: dict[str, dict[str, Any]], path: Path) -> Path:
     ax.set_xlabel("latency from the planned send (ms)")
     ax.set_ylabel("P(latency > x)")
     ax.set_title(f"{scenario}: measured on the testbed against the simulator's prediction")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path, which="both")
 
 
 def sweep(points: list[dict[str, Any]], path: Path) -> Path:
@@ -54,13 +59,7 @@ def sweep(points: list[dict[str, Any]], path: Path) -> Path:
     ax.set_xlabel("utilisation (offered load / capacity)")
     ax.set_ylabel("measured / predicted - 1 (%)")
     ax.set_title("Where the model's error grows: prediction error against load")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path)
 
 
 FORM_STYLE = {"none": ("tab:grey", ":"), "linear": ("tab:green", "--"), "article": ("tab:purple", "-")}
@@ -86,10 +85,4 @@ def backend_fit(result: dict[str, Any], path: Path) -> Path:
     ax.set_xlabel("offered load (share of the fitted capacity)")
     ax.set_ylabel("mean service time (ms)")
     ax.set_title("The real backend's service time against load, and the load function's forms")
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, path)
