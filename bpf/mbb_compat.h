@@ -46,7 +46,7 @@
 
 #ifdef MBB_BCC
 
-BPF_ARRAY(mbb_config, struct mbb_config, 1);
+BPF_ARRAY(mbb_config, struct mbb_config, MBB_CONFIG_SLOTS);
 BPF_ARRAY(mbb_counters, u64, MBB_C_COUNT);
 BPF_HASH(mbb_inflight, struct mbb_flow, u64, MBB_INFLIGHT_MAX);
 BPF_HASH(mbb_snapshot, u32, struct mbb_value, MBB_SNAPSHOT_MAX);
@@ -55,10 +55,13 @@ BPF_PERCPU_ARRAY(mbb_watermark, u64, 1);
 BPF_PERCPU_ARRAY(mbb_decisions, u64, MBB_D_COUNT);
 BPF_RINGBUF_OUTPUT(mbb_events, MBB_RINGBUF_PAGES);
 
+/* the config slot in force (MBB_C_ACTIVE, bit 0): read once per packet */
 static __always_inline struct mbb_config *config_get(void)
 {
-    __u32 zero = 0;
-    return mbb_config.lookup(&zero);
+    __u32 idx = MBB_C_ACTIVE;
+    __u64 *active = mbb_counters.lookup(&idx);
+    __u32 slot = active ? (__u32)(*(volatile __u64 *)active & 1) : 0;
+    return mbb_config.lookup(&slot);
 }
 static __always_inline __u64 *counter_get(__u32 idx) { return mbb_counters.lookup(&idx); }
 static __always_inline __u64 *inflight_get(struct mbb_flow *f) { return mbb_inflight.lookup(f); }
@@ -90,7 +93,7 @@ static __always_inline void events_out(struct mbb_event *ev)
         __uint(pinning, LIBBPF_PIN_BY_NAME);           \
     } name_ SEC(".maps")
 
-MBB_MAP(mbb_config, BPF_MAP_TYPE_ARRAY, __u32, struct mbb_config, 1);
+MBB_MAP(mbb_config, BPF_MAP_TYPE_ARRAY, __u32, struct mbb_config, MBB_CONFIG_SLOTS);
 MBB_MAP(mbb_counters, BPF_MAP_TYPE_ARRAY, __u32, __u64, MBB_C_COUNT);
 MBB_MAP(mbb_inflight, BPF_MAP_TYPE_HASH, struct mbb_flow, __u64, MBB_INFLIGHT_MAX);
 MBB_MAP(mbb_snapshot, BPF_MAP_TYPE_HASH, __u32, struct mbb_value, MBB_SNAPSHOT_MAX);
@@ -105,8 +108,10 @@ struct {
 
 static __always_inline struct mbb_config *config_get(void)
 {
-    __u32 zero = 0;
-    return bpf_map_lookup_elem(&mbb_config, &zero);
+    __u32 idx = MBB_C_ACTIVE;
+    __u64 *active = bpf_map_lookup_elem(&mbb_counters, &idx);
+    __u32 slot = active ? (__u32)(*(volatile __u64 *)active & 1) : 0;
+    return bpf_map_lookup_elem(&mbb_config, &slot);
 }
 static __always_inline __u64 *counter_get(__u32 idx) { return bpf_map_lookup_elem(&mbb_counters, &idx); }
 static __always_inline __u64 *inflight_get(struct mbb_flow *f) { return bpf_map_lookup_elem(&mbb_inflight, f); }

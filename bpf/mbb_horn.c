@@ -65,6 +65,7 @@ static __always_inline void decide(struct mbb_config *cfg, struct mbb_flow *f, _
     ev.client_addr = f->addr;
     ev.client_port = mbb_ntohs(f->port);
     ev.key = key;
+    ev.cfg_gen = cfg->gen;
     ev.decision = decision;
     ev.status = status;
     ev.latency_us = lat_us;
@@ -283,10 +284,31 @@ int horn_egress(struct __sk_buff *skb)
         if ((__s64)in_flight >= (__s64)cfg->capacity)
             decision = MBB_D_ANSWER_CAPACITY;
     }
+    if (decision == MBB_D_PASS && cfg->rate_per_slot) {
+        /* the watermark loop's rate limit (digest 2.3): at most rate_per_slot requests pass
+         * per window slot, over every CPU; a slot's count starts at its first request */
+        now = bpf_ktime_get_ns();
+        __u64 epoch = now >> MBB_SLOT_SHIFT;
+        __u64 *re = counter_get(MBB_C_RATE_EPOCH);
+        __u64 *rc = counter_get(MBB_C_RATE_COUNT);
+        if (re && rc) {
+            if (*re != epoch) {
+                *re = epoch;
+                *rc = 0;
+            }
+            if (__sync_fetch_and_add(rc, 1) >= cfg->rate_per_slot)
+                decision = (cfg->flags & MBB_CFG_RATE_REFUSE) ? MBB_D_REFUSE_RATE : MBB_D_ANSWER_RATE;
+        }
+    }
+    if (decision == MBB_D_REFUSE_RATE) {
+        decide(cfg, &f, key, decision, MBB_ST_ERROR, 0, 0, now);
+        return TC_ACT_SHOT;
+    }
     if (decision != MBB_D_PASS && decision != MBB_D_PROBE)
         return answer(skb, cfg, &f, decision); /* counted by its decision counter, no clock */
 
-    now = bpf_ktime_get_ns();
+    if (!now)
+        now = bpf_ktime_get_ns();
     struct mbb_slot *s = slot_now(now);
     if (s)
         s->requests++;

@@ -37,7 +37,9 @@
 #define MBB_D_RESPONSE_LATE 6
 #define MBB_D_RESPONSE_STALE 7
 #define MBB_D_TIMEOUT 8
-#define MBB_D_COUNT 9
+#define MBB_D_ANSWER_RATE 9  /* over the watermark loop's rate limit: answered from the snapshot */
+#define MBB_D_REFUSE_RATE 10 /* over the rate limit, with MBB_CFG_RATE_REFUSE: dropped */
+#define MBB_D_COUNT 11
 
 /* counters (array of u64). The in-flight count is PASSED - DONE - EXPIRED, and it cannot
  * drift from the in-flight map: PASSED counts entries the kernel created (an insert that
@@ -48,7 +50,15 @@
 #define MBB_C_DONE 1     /* in-flight entries deleted by the kernel */
 #define MBB_C_EXPIRED 2  /* in-flight entries deleted by the controller */
 #define MBB_C_PROBES 3   /* half-open probes still allowed (controller sets, kernel spends) */
-#define MBB_C_COUNT 4
+#define MBB_C_ACTIVE 4   /* which of the two config slots is in force (bit 0; controller flips it) */
+#define MBB_C_RATE_EPOCH 5 /* the window slot the rate count below belongs to */
+#define MBB_C_RATE_COUNT 6 /* requests passed in that slot (the rate limit's count) */
+#define MBB_C_COUNT 7
+
+/* The config map holds two slots. The controller writes a new setting into the slot not in
+ * force, then flips MBB_C_ACTIVE: one 8-byte store, so a packet sees one setting whole,
+ * never half of the old one and half of the new. */
+#define MBB_CONFIG_SLOTS 2
 
 struct mbb_hdr {
     __be16 magic;
@@ -79,11 +89,14 @@ struct mbb_config { /* written by the controller (or the exported tc script) */
     __u32 window_us;         /* a response slower than this counts as an error */
     __be32 upstream_addr;    /* the protected upstream, network order; 0 matches nothing */
     __be16 upstream_port;    /* network order */
-    __u16 flags;             /* MBB_CFG_LOG_DECISIONS: every decision to the ring buffer */
+    __u16 flags;             /* MBB_CFG_LOG_DECISIONS, MBB_CFG_RATE_REFUSE */
+    __u32 rate_per_slot;     /* requests passed per window slot; 0: no rate limit */
+    __u32 gen;               /* the setting's generation (the controller counts them) */
     __u32 pad;
 };
 
-#define MBB_CFG_LOG_DECISIONS 0x1
+#define MBB_CFG_LOG_DECISIONS 0x1 /* every decision to the ring buffer */
+#define MBB_CFG_RATE_REFUSE 0x2   /* over the rate limit: drop (else answer from the snapshot) */
 
 struct mbb_flow { /* in-flight map key: which client asked, and its request id */
     __be32 addr;   /* the client's IPv4 address */
@@ -113,7 +126,7 @@ struct mbb_event { /* ring buffer record, 32 bytes */
     __u8 status;
     __u32 latency_us;
     __u32 key;
-    __u32 pad;
+    __u32 cfg_gen;       /* the generation of the setting that made the decision */
 };
 
 #endif

@@ -85,10 +85,12 @@ tc filter add dev "$DEV" ingress prio 49 handle 0x4d42 bpf da obj "$OBJ" sec tc/
 if [ -f "$SNAPSHOT_BATCH" ]; then
   bpftool batch file "$SNAPSHOT_BATCH" >/dev/null
 fi
-# last: the config (state, capacity, window_us, upstream address and port, flags, pad);
+# last: the config (state, capacity, window_us, upstream address and port, flags,
+# rate_per_slot, gen, pad) into slot 0, the one in force (mbb_counters[4] is 0);
 # the program matches nothing before it
 bpftool map update pinned "$PIN/mbb_config" key hex 00 00 00 00 value hex \\
-  $(le32 "$state") $(le32 {capacity}) $(le32 {window_us}) $(ip4 "$addr") $(be16 "$port") 00 00 00 00 00 00
+  $(le32 "$state") $(le32 {capacity}) $(le32 {window_us}) $(ip4 "$addr") $(be16 "$port") 00 00 \\
+  00 00 00 00 00 00 00 00 00 00 00 00
 echo "attached to $DEV for $UPSTREAM ($STATE)"
 """
 

@@ -86,7 +86,7 @@ class Controller:
         """Requests the kernel answered itself so far (OPEN and capacity answers): the
         slots count only the requests passed to the upstream."""
         d = self.horn.decisions()
-        return d["answer_open"] + d["answer_capacity"]
+        return sum(d[name] for name in H.NOT_PASSED)
 
     def read_slots(self) -> int:
         """Hand every complete sample interval of window slots to the re-tuning; returns

@@ -16,12 +16,16 @@ from mbsim.formats.snapshot_file import Entry, tail_sum
 from mbsim.kernel import programs, tc
 
 CLOSED, OPEN, HALF_OPEN = 0, 1, 2
-C_PASSED, C_DONE, C_EXPIRED, C_PROBES = 0, 1, 2, 3
+C_PASSED, C_DONE, C_EXPIRED, C_PROBES, C_ACTIVE, C_RATE_EPOCH, C_RATE_COUNT = 0, 1, 2, 3, 4, 5, 6
 DECISIONS = {0: "pass", 1: "answer_open", 2: "answer_fallback", 3: "answer_capacity", 4: "probe",
-             5: "response", 6: "response_late", 7: "response_stale", 8: "timeout"}
+             5: "response", 6: "response_late", 7: "response_stale", 8: "timeout", 9: "answer_rate",
+             10: "refuse_rate"}
 #: decisions that are new requests (a FALLBACK re-ask is a request seen before)
-OFFERED = ("pass", "probe", "answer_open", "answer_capacity")
+OFFERED = ("pass", "probe", "answer_open", "answer_capacity", "answer_rate", "refuse_rate")
+#: new requests the kernel decided without passing them (the window slots do not count them)
+NOT_PASSED = ("answer_open", "answer_capacity", "answer_rate", "refuse_rate")
 LOG_DECISIONS = 0x1  # MBB_CFG_LOG_DECISIONS
+RATE_REFUSE = 0x2  # MBB_CFG_RATE_REFUSE
 STATUSES = {P.ST_OK: "ok", P.ST_ERROR: "error", P.ST_NOT_FOUND: "not_found"}
 
 
@@ -30,7 +34,7 @@ class Event(ctypes.Structure):
 
     _fields_ = [("ts_ns", ctypes.c_uint64), ("req_id", ctypes.c_uint32), ("client_addr", ctypes.c_uint32),
                 ("client_port", ctypes.c_uint16), ("decision", ctypes.c_uint8), ("status", ctypes.c_uint8),
-                ("latency_us", ctypes.c_uint32), ("key", ctypes.c_uint32), ("pad", ctypes.c_uint32)]
+                ("latency_us", ctypes.c_uint32), ("key", ctypes.c_uint32), ("cfg_gen", ctypes.c_uint32)]
 
 
 assert ctypes.sizeof(Event) == 32
@@ -84,21 +88,47 @@ class Horn:
         self.snapshot_max = consts["MBB_SNAPSHOT_MAX"]
         self.decision_counters = self.bpf["mbb_decisions"]
         self.log_decisions = False  # every decision to the ring buffer (MBB_CFG_LOG_DECISIONS)
+        self.gen = 0  # settings put in force so far
+        self.active = 0  # the config slot in force
+        self.rate_per_slot = 0
+        self.refuse_over_rate = False
         self.set_config(CLOSED, 0, 0)  # nothing is answered for capacity until the controller sets it
 
     # -- control maps -----------------------------------------------------------
-    def set_config(self, state: int, capacity: int, window_us: int) -> None:
-        """Breaker state, in-flight capacity and window (us), for this horn's upstream."""
+    def set_config(self, state: int, capacity: int, window_us: int, rate_per_slot: int | None = None,
+                   refuse_over_rate: bool | None = None) -> int:
+        """Put a setting in force: breaker state, in-flight capacity, window (us) and rate
+        limit (requests per window slot, 0 for none; None keeps the one in force), for this
+        horn's upstream. It is written whole into the config slot not in force, then the
+        active index flips (one 8-byte store), so no packet sees half of it. Returns its
+        generation (the events' ``cfg_gen``)."""
+        if rate_per_slot is None:
+            rate_per_slot = self.rate_per_slot
+        if refuse_over_rate is None:
+            refuse_over_rate = self.refuse_over_rate
+        self.rate_per_slot, self.refuse_over_rate = rate_per_slot, refuse_over_rate
+        self.gen += 1
         v = self.config.Leaf()
         v.state, v.capacity, v.window_us = state, capacity, window_us
         v.upstream_addr = self.upstream.addr_be32
         v.upstream_port = socket.htons(self.upstream.port)
-        v.flags = LOG_DECISIONS if self.log_decisions else 0
-        self.config[ctypes.c_int(0)] = v
+        v.flags = (LOG_DECISIONS if self.log_decisions else 0) | (RATE_REFUSE if refuse_over_rate else 0)
+        v.rate_per_slot = max(0, min(int(rate_per_slot), 2 ** 32 - 1))
+        v.gen = self.gen & 0xFFFFFFFF
+        spare = self.active ^ 1
+        self.config[ctypes.c_int(spare)] = v
+        self.set_counter(C_ACTIVE, spare)
+        self.active = spare
+        return self.gen
 
     def get_config(self) -> tuple[int, int, int]:
-        v = self.config[ctypes.c_int(0)]
+        """(state, capacity, window_us) of the setting in force."""
+        v = self.config[ctypes.c_int(self.counter(C_ACTIVE) & 1)]
         return v.state, v.capacity, v.window_us
+
+    def config_in_force(self) -> Any:
+        """The whole config slot in force (``struct mbb_config``)."""
+        return self.config[ctypes.c_int(self.counter(C_ACTIVE) & 1)]
 
     def set_counter(self, idx: int, value: int) -> None:
         self.counters[ctypes.c_int(idx)] = ctypes.c_ulonglong(value & (2 ** 64 - 1))
