@@ -24,6 +24,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="also log every decision the kernel makes (costs about 100 ns per answer)")
     p.add_argument("--capacity-rps", type=number(0, 1e9, low_open=True), default=None,
                    help="the upstream's capacity (req/s): lets the controller run the window topology")
+    p.add_argument("--metrics", default=None, metavar="ADDR:PORT",
+                   help="serve live metrics for Prometheus there (for example 127.0.0.1:9464)")
     add_json(p, "the controller's log (one JSON object a line, as it happens)")
 
 

@@ -33,6 +33,8 @@ from mbsim.deploy import kubernetes as qos
 from mbsim.errors import ConfigError
 from mbsim.formats import snapshot_file
 from mbsim.formats.settings_file import SettingsFile, load, parse
+from mbsim.mbb.settings import MbbSettings
+from mbsim.mbb.watermark import slot_shift
 from mbsim.params import loads_strict, read_text, to_dict
 
 CONFIG_SCHEMA = "mbsim.config/1"
@@ -42,13 +44,18 @@ RINGBUF_PAGES = 256  # 1 MiB of decision events
 
 
 def kernel_constants(sf: SettingsFile) -> dict[str, int]:
+    """Constants compiled into the horn for a settings file (:func:`constants_of`)."""
+    return constants_of(sf.settings)
+
+
+def constants_of(settings: MbbSettings) -> dict[str, int]:
     """Constants compiled into the horn. A window slot is the power of two of nanoseconds
     nearest ``window_min_ms / 5`` (at least 2^20 ns, about 1 ms: the shortest window spans
     about five slots), so the kernel finds a slot with a shift and a mask, never a division.
     The slots, a power of two of them, cover the longer of ``window_max_ms`` and four of
     the controller's sample intervals, so that a slot is read well before it is reused."""
-    b = sf.settings.buffer
-    shift = max(20, round(math.log2(b.window_min_ms / 5 * 1e6)))
+    b = settings.buffer
+    shift = slot_shift(b.window_min_ms)
     slot_ns = 1 << shift
     span_ns = max(b.window_max_ms, 4 * b.topology.sample_ms) * 1e6
     slot_count = 1 << max(1, math.ceil(math.log2(span_ns / slot_ns + 1)))
@@ -59,7 +66,7 @@ def kernel_constants(sf: SettingsFile) -> dict[str, int]:
         "MBB_INFLIGHT_MAX": INFLIGHT_MAX,
         "MBB_SNAPSHOT_MAX": SNAPSHOT_MAX,
         "MBB_RINGBUF_PAGES": RINGBUF_PAGES,
-        "MBB_DEADLINE_NS": round(sf.settings.fallback.deadline_ms * 1e6),
+        "MBB_DEADLINE_NS": round(settings.fallback.deadline_ms * 1e6),
     }
 
 

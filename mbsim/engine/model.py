@@ -160,6 +160,8 @@ class Model:
         env.process(windows(env, self.rec))
         if self.adm is not None:
             env.process(self.adm.process(env, self.sensor))
+            if getattr(self.adm, "rate", None) is not None:
+                env.process(self.adm.rate_process(env))
 
     def _sense(self) -> Generator[Any, Any, None]:
         """Every 50 ms: the load sensor, and the load function's factors from it. The load

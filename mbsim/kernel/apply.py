@@ -26,7 +26,9 @@ from mbsim.deploy.export import kernel_constants, load_config, read_header
 from mbsim.errors import ConfigError, MbsimError
 from mbsim.formats import snapshot_file
 from mbsim.kernel import netns, programs, tc
+from mbsim.kernel.control import ControlServer
 from mbsim.kernel.controller import Controller
+from mbsim.kernel.exporter import Exporter, parse_addr
 from mbsim.kernel.horn import Horn
 
 MAC = re.compile(r"[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}")
@@ -66,7 +68,7 @@ class Applied:
     def __init__(self, config_dir: str | Path, ns: str | None, dev: str, upstream: str, snapshot: str | Path,
                  allow_host_interface: bool = False, upstream_mac: str | None = None,
                  log: Callable[[dict[str, Any]], None] | None = None, log_decisions: bool = False,
-                 capacity_rps: float | None = None) -> None:
+                 capacity_rps: float | None = None, metrics: str | None = None) -> None:
         # root and bcc first, then validate everything before anything is attached
         programs.require_bpf()
         self.config_dir = Path(config_dir)
@@ -82,6 +84,7 @@ class Applied:
             raise ConfigError(f"{snapshot}: {len(self.entries)} entries, but the horn's map holds "
                               f"{consts['MBB_SNAPSHOT_MAX']} (MBB_SNAPSHOT_MAX)")
         self.upstream = programs.Upstream.parse(upstream)
+        self.metrics_addr = parse_addr(metrics) if metrics else None
         if upstream_mac is not None and not MAC.fullmatch(upstream_mac):
             raise ConfigError(f"--upstream-mac must look like 02:00:00:00:00:02, got {upstream_mac!r}")
         if capacity_rps is not None and not 0 < capacity_rps < float("inf"):
@@ -102,6 +105,8 @@ class Applied:
         self.controller: Controller | None = None
         self.filters: list[tc.Attachment] = []
         self.made: list[tc.Attachment] = []
+        self.control: ControlServer | None = None
+        self.exporter: Exporter | None = None
 
     def __enter__(self) -> Applied:
         before = tc.snapshot()
@@ -111,6 +116,9 @@ class Applied:
             self.controller = Controller(self.horn, self.sf.settings, self.log, self.log_decisions,
                                          capacity_rps=self.capacity_rps)
             self.filters = self.horn.attach(self.ns, self.dev)
+            self.control = ControlServer(self.ns, self.dev)
+            if self.metrics_addr is not None:
+                self.exporter = Exporter(self.controller, *self.metrics_addr)
             mac = self.upstream_mac or _resolve_mac(self.ns, self.dev, self.upstream)
             pinned = None
             if mac:
@@ -122,8 +130,11 @@ class Applied:
             self.log({"type": "applied", "netns": self.ns, "dev": self.dev, "upstream": str(self.upstream),
                       "snapshot_entries": len(self.entries), "neighbour": mac,
                       "neighbour_pinned_by_mbsim": pinned is not None,
-                      "capacity": self.controller.capacity, "window_ms": self.controller.window_ms})
+                      "capacity": self.controller.capacity, "window_ms": self.controller.window_ms,
+                      "control": str(self.control.path),
+                      "metrics": f"{self.exporter.addr}:{self.exporter.port}" if self.exporter else None})
         except BaseException:
+            self._close_servers()
             tc.undo(tc.made_since(before))
             raise
         finally:
@@ -137,7 +148,21 @@ class Applied:
                 return f"{a.name} is no longer attached at {a.where} {a.direction} (removed by someone else)"
         return None
 
+    def _close_servers(self) -> None:
+        if self.exporter is not None:
+            self.exporter.close()
+            self.exporter = None
+        if self.control is not None:
+            self.control.close()
+            self.control = None
+
+    def run(self, duration_s: float | None = None, should_stop: Callable[[], bool] = lambda: False) -> str | None:
+        """The controller, serving the control socket, until stopped (see Controller.run)."""
+        assert self.controller is not None
+        return self.controller.run(duration_s, should_stop, self.still_attached, control=self.control)
+
     def __exit__(self, *exc: Any) -> None:
+        self._close_servers()
         removed = tc.undo(self.made)
         self.log({"type": "detached", "removed": len(removed)})
 
@@ -167,12 +192,12 @@ def run_apply(args: Any, out: TextIO, as_json: bool = True) -> int:
 
     try:
         applied = Applied(args.dir, args.netns, args.dev, args.upstream, args.snapshot, args.allow_host_interface,
-                          args.upstream_mac, log, args.log_decisions, args.capacity_rps)
+                          args.upstream_mac, log, args.log_decisions, args.capacity_rps,
+                          getattr(args, "metrics", None))
         if stop["flag"]:
             raise KeyboardInterrupt
         with applied:
-            assert applied.controller is not None
-            gone = applied.controller.run(args.duration, lambda: stop["flag"], applied.still_attached)
+            gone = applied.run(args.duration, lambda: stop["flag"])
         if gone:
             log({"type": "error", "message": gone})
             print(f"mbsim apply: error: {gone}", file=sys.stderr)

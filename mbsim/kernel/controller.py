@@ -20,21 +20,46 @@ the controller drains the ring every 5 ms. The breaker is mbsim's own
 ring buffer. Its state is written into the config map: OPEN makes
 the kernel answer every request; HALF_OPEN lets ``probes`` requests through. All of it
 happens while the programs stay attached.
+
+Every ``buffer.rate_limit.every_s`` (0.5 s) it reads and resets the per-CPU in-flight
+watermarks and takes their P95 over CPUs; with the rate limit enabled, the watermark loop
+(:mod:`mbsim.mbb.watermark`) turns it into a rate limit that the horn enforces per window
+slot. Every 250 ms it classifies the offered load's terrain (:mod:`mbsim.world.terrain`).
+
+A setting is put in force whole (:meth:`Horn.set_config`: the spare config slot, then one
+flip). :meth:`hot_load` replaces the settings while everything stays attached - the
+online tuner's proposals and rollbacks arrive that way, through the control socket
+(:mod:`mbsim.kernel.control`) - and counts each change with its reason.
 """
 from __future__ import annotations
 
+import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from mbsim.deploy.export import constants_of
+from mbsim.errors import ConfigError
 from mbsim.kernel import horn as H
 from mbsim.mbb.retune import Interval, Retuner
 from mbsim.mbb.settings import MbbSettings
+from mbsim.mbb.watermark import RateLimiter
 from mbsim.outcome import Outcome
 from mbsim.strategy import State
 from mbsim.world.sensor import LoadSensor
+from mbsim.world.terrain import TerrainSensor
+
+TERRAIN_SAMPLE_S = 0.25
+
+
+def mode_of(settings: MbbSettings) -> str:
+    """The ``mode`` label (digest 2.4): ``conservative`` when the watermark loop may throttle
+    the load before the buffer fills (the rate limit is on), ``aggressive`` when only the
+    capacity and the breaker stand between the load and the upstream."""
+    return "conservative" if settings.buffer.rate_limit.enabled else "aggressive"
 
 
 class Controller:
@@ -57,9 +82,19 @@ class Controller:
         self.last_epoch = time.monotonic_ns() // horn.slot_ns - 1
         self.answered = self._answered()
         self.forced: int | None = None  # an operator's override of the breaker (see force())
+        self.rate = RateLimiter(settings.buffer.rate_limit)
+        self.limit_rps = math.inf
+        self.watermark_p95 = 0.0
+        self._passed_mark = horn.counter(H.C_PASSED)
+        self.terrain = TerrainSensor(TERRAIN_SAMPLE_S)
+        self._offered_mark = self._offered()
+        self.changes: Counter[str] = Counter()  # settings changes by reason (hot_load)
+        self.update_us: list[float] = []  # each hot_load: from the call to the flip (us)
+        self.on_latency: list[Callable[[float, str], None]] = []  # (latency s, decision) of responses, timeouts
+        self.compiled = constants_of(settings)
         horn.events.open_ring_buffer(self._on_event)
         horn.log_decisions = log_decisions
-        horn.set_config(self.state, self.capacity, int(self.window_ms * 1000))
+        self._write()
 
     # -- events -------------------------------------------------------------------
     def _on_event(self, _ctx: Any, data: Any, _size: Any) -> None:
@@ -70,17 +105,85 @@ class Controller:
             self.breaker.report(now, Outcome.SUCCESS if ev.status == 0 else Outcome.ERROR, ev.latency_us / 1e6)
         elif ev.decision in (6, 8):  # late response, timeout (FALLBACK re-ask)
             self.breaker.report(now, Outcome.TIMEOUT, ev.latency_us / 1e6)
+        if ev.decision in (5, 6, 8):
+            for observe in self.on_latency:
+                observe(ev.latency_us / 1e6, decision)
         if self.log_decisions:
             self.log({"type": "decision", "ts_ns": ev.ts_ns, "client": H.client_of(ev), "req_id": ev.req_id,
                       "upstream": str(self.horn.upstream), "decision": decision,
                       "status": H.STATUSES.get(ev.status, ev.status), "latency_us": ev.latency_us, "key": ev.key})
 
     # -- periodic -------------------------------------------------------------------
+    def _write(self) -> int:
+        """Put the controller's state, capacity, window and rate limit in force, whole."""
+        per_slot = RateLimiter.per_slot(self.limit_rps, self.horn.slot_ns / 1e9)
+        return self.horn.set_config(self.state, self.capacity, int(self.window_ms * 1000), per_slot,
+                                    self.s.buffer.rate_limit.over == "refuse")
+
     def _apply(self, window_s: float, capacity: int, limit: float) -> None:
         """A re-tune: carry window and capacity into the kernel's config map."""
         self.window_ms = window_s * 1e3
         self.capacity = capacity
-        self.horn.set_config(self.state, self.capacity, int(self.window_ms * 1000))
+        self._write()
+
+    def hot_load(self, settings: MbbSettings, reason: str) -> dict[str, Any]:
+        """Put new settings in force without detaching anything: the re-tuning, the breaker
+        and the rate limit restart from them (window and capacity carried over, within the
+        new bounds), and the kernel gets them in one flip. Settings that change a constant
+        compiled into the horn (the slot length or count, the deadline) are refused."""
+        t0 = time.perf_counter_ns()
+        differ = [k for k, v in constants_of(settings).items() if self.compiled.get(k) != v]
+        if differ:
+            raise ConfigError(f"these settings change {differ[0]}, compiled into the running horn: "
+                              f"export and apply them instead")
+        b = settings.buffer
+        window_s = min(max(self.window_ms / 1e3, b.window_min_ms / 1e3), b.window_max_ms / 1e3)
+        capacity = min(max(self.capacity, b.capacity_min), b.capacity_max)
+        history = self.retuner.history
+        self.s = settings
+        self.retuner = Retuner(b, keep_latencies=False, apply=self._apply)
+        self.retuner.history.extend(history)
+        self.retuner.window_s, self.retuner.capacity = window_s, capacity
+        self.window_ms, self.capacity = window_s * 1e3, capacity
+        self.breaker = settings.breaker.build()
+        self.deadline_ns = int(settings.fallback.deadline_ms * 1e6)
+        self.expire_after_ns = max(self.deadline_ns, int(b.window_max_ms * 1e6)) * 2
+        self.rate = RateLimiter(b.rate_limit)
+        self.limit_rps = math.inf
+        self.state = H.CLOSED if self.forced is None else self.forced
+        gen = self._write()
+        us = (time.perf_counter_ns() - t0) / 1e3
+        self.update_us.append(us)
+        self.changes[reason] += 1
+        record = {"type": "settings", "t": time.monotonic(), "reason": reason, "gen": gen, "update_us": us,
+                  "window_ms": self.window_ms, "capacity": self.capacity}
+        self.log(record)
+        return record
+
+    def _offered(self) -> int:
+        d = self.horn.decisions()
+        return sum(d[name] for name in H.OFFERED)
+
+    def sense_terrain(self) -> str:
+        """One terrain sample: the requests offered since the last one."""
+        offered = self._offered()
+        n, self._offered_mark = offered - self._offered_mark, offered
+        return self.terrain.add(n)
+
+    def watermark_step(self, period_s: float) -> float:
+        """The watermark loop: the marks' P95 over CPUs since the last step; with the rate
+        limit on, the new limit goes into the kernel. Returns the P95."""
+        marks = self.horn.take_watermarks()
+        self.watermark_p95 = float(np.percentile(marks, 95)) if marks else 0.0
+        passed = self.horn.counter(H.C_PASSED)
+        rps, self._passed_mark = (passed - self._passed_mark) / period_s, passed
+        limit = self.rate.step(self.watermark_p95, self.capacity, rps)
+        if limit != self.limit_rps:
+            self.limit_rps = limit
+            self._write()
+            self.log({"type": "rate_limit", "t": time.monotonic(), "watermark_p95": self.watermark_p95,
+                      "passed_rps": rps, "limit_rps": limit})
+        return self.watermark_p95
 
     def _answered(self) -> int:
         """Requests the kernel answered itself so far (OPEN and capacity answers): the
@@ -144,7 +247,7 @@ class Controller:
         if want != self.state:
             self.log({"type": "state", "t": now, "from": self._name(self.state), "to": self._name(want)})
             self.state = want
-            self.horn.set_config(self.state, self.capacity, int(self.window_ms * 1000))
+            self._write()
 
     @staticmethod
     def _name(state: int) -> str:
@@ -153,31 +256,49 @@ class Controller:
     def _log_tune(self, last: H.SlotTotals) -> dict[str, Any]:
         """Log a periodic re-tune, with the watermarks since the last one."""
         rps, std_ms, _ = self.retuner.stats(self.s.buffer.adjust_s)
-        marks = self.horn.take_watermarks()
         record = {"type": "tune", "t": time.monotonic(), "rps": rps, "latency_std_ms": std_ms,
                   "responses": sum(iv.n for iv in list(self.retuner.history)[-self.retuner._every:]),
                   "errors_last_sample": last.errors, "window_ms": self.window_ms, "capacity": self.capacity,
                   "damping": self.retuner.damping, "state": self._name(self.state),
-                  "in_flight": self.horn.in_flight(), "watermark_p95": float(np.percentile(marks, 95)),
+                  "in_flight": self.horn.in_flight(), "watermark_p95": self.watermark_p95,
+                  "limit_rps": self.limit_rps, "terrain": self.terrain.terrain,
                   "decisions": self.horn.decisions()}
         self.log(record)
         return record
 
     def run(self, duration_s: float | None = None, should_stop: Callable[[], bool] = lambda: False,
-            watch: Callable[[], str | None] | None = None, watch_every_s: float = 1.0) -> str | None:
+            watch: Callable[[], str | None] | None = None, watch_every_s: float = 1.0,
+            control: Any = None) -> str | None:
         """Poll and control until ``duration_s`` passes or ``should_stop()``. Every
         ``watch_every_s`` it asks ``watch()`` whether its programs are still attached: if
-        not, it stops and returns what ``watch`` said (None on a normal stop)."""
+        not, it stops and returns what ``watch`` said (None on a normal stop). ``control``
+        (a :class:`mbsim.kernel.control.ControlServer`) is served between polls: it waits
+        on its socket instead of sleeping, so a request is answered at once."""
         start = time.monotonic()
         expire_every = self.horn.slot_ns * max(1, self.horn.slot_count // 3) / 1e9
         next_expire = start + expire_every
         next_watch = start + watch_every_s
+        mark_every = self.s.buffer.rate_limit.every_s
+        next_mark = start + mark_every
+        next_terrain = start + TERRAIN_SAMPLE_S
         while not should_stop() and (duration_s is None or time.monotonic() - start < duration_s):
             self.horn.bpf.ring_buffer_consume()  # events are posted without wakeups
-            time.sleep(0.005)
+            if control is not None:
+                control.serve(self, 0.005)
+            else:
+                time.sleep(0.005)
             now = time.monotonic()
             self.sync_breaker()
             self.read_slots()
+            if now >= next_mark:
+                self.watermark_step(mark_every + (now - next_mark))
+                mark_every = self.s.buffer.rate_limit.every_s
+                next_mark = now + mark_every
+            if now >= next_terrain:
+                self.sense_terrain()
+                next_terrain += TERRAIN_SAMPLE_S
+                if next_terrain < now:
+                    next_terrain = now + TERRAIN_SAMPLE_S
             if now >= next_expire:
                 self.expire()
                 next_expire = now + expire_every

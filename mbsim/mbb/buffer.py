@@ -60,6 +60,7 @@ from mbsim.mbb import formulas
 from mbsim.mbb.retune import Interval, Retuner
 from mbsim.mbb.ring import Ring
 from mbsim.mbb.topology import TopologySettings
+from mbsim.mbb.watermark import RateLimiter, RateLimitSettings, slot_shift
 from mbsim.params import Params, require
 
 
@@ -88,6 +89,7 @@ class BufferSettings(Params):
     concurrency_window_s: float = 10.0
     margin_sd: float = 2.0  # deadline mode: standard deviations kept between the estimated answer and the deadline
     topology: TopologySettings = field(default_factory=TopologySettings)
+    rate_limit: RateLimitSettings = field(default_factory=RateLimitSettings)
 
     def validate(self) -> None:
         # the declared bounds keep the scales, times and floor positive; these are the rest
@@ -136,6 +138,18 @@ class MountainBikeBuffer:
         # concurrency rule may not: its limit can be below the workers; nor the deadline
         # rule: a request with less budget left than one service time is shed)
         self.admits_when_idle = settings.mode == "window"
+        self.rate = RateLimiter(settings.rate_limit) if settings.rate_limit.enabled else None
+        if self.rate is not None:
+            self._slot_s = (1 << slot_shift(settings.window_min_ms)) / 1e9
+            self._per_slot = 0  # the limit in force, per slot (0: none)
+            self._epoch = -1
+            self._in_slot = 0  # admitted in the current slot
+            self._mark = 0  # the high-water mark of waiting + in service since the last step
+            self._passed = 0  # admitted since the last step
+            self.rate_shed = 0
+            self._admit_unlimited = self.admit
+            self.admit = self._admit_rate
+            self.admits_when_idle = False
         if settings.mode == "deadline":
             self.observe = self._observe_deadline  # type: ignore[method-assign]
         elif not self._keep:
@@ -195,6 +209,36 @@ class MountainBikeBuffer:
     def _admit_concurrency(self, now: float, give_up: float) -> bool:
         waiting = len(self.queue)
         return waiting < self.ring.capacity - 1 and waiting + self.in_service() < self.limit
+
+    def _admit_rate(self, now: float, give_up: float) -> bool:
+        """``admit`` under the watermark loop's rate limit (:mod:`mbsim.mbb.watermark`): at
+        most the limit's share per kernel-sized slot is admitted; the mark is taken as the
+        kernel takes it, at each request that passes."""
+        if self._per_slot:
+            epoch = int(now / self._slot_s)
+            if epoch != self._epoch:
+                self._epoch, self._in_slot = epoch, 0
+            if self._in_slot >= self._per_slot:
+                self.rate_shed += 1
+                return False
+        if not self._admit_unlimited(now, give_up):
+            return False
+        self._in_slot += 1
+        self._passed += 1
+        level = len(self.queue) + self.in_service() + 1
+        if level > self._mark:
+            self._mark = level
+        return True
+
+    def rate_process(self, env: Any) -> Generator[Any, Any, None]:
+        """SimPy process: the watermark loop, every ``rate_limit.every_s``."""
+        assert self.rate is not None
+        every = self.rate.s.every_s
+        while True:
+            yield env.timeout(every)
+            limit = self.rate.step(self._mark, self.capacity, self._passed / every)
+            self._per_slot = RateLimiter.per_slot(limit, self._slot_s)
+            self._mark = self._passed = 0
 
     def observe(self, latency_s: float, service_s: float) -> None:
         """A request completed after ``latency_s`` in the service, ``service_s`` of it served."""
