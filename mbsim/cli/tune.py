@@ -62,7 +62,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dims", default=None, help="comma-separated dimensions to search (default: all)")
     p.add_argument("--bounds", action="append", default=[], metavar="NAME=LOW:HIGH",
                    help="override a dimension's bounds")
-    add_out(p, "data/studies", "where studies live")
+    g = p.add_argument_group("online tuning (--online): a running mbsim apply, read from Prometheus")
+    g.add_argument("--online", action="store_true",
+                   help="tune the settings of a running `mbsim apply` (hot-loaded), from live metrics")
+    g.add_argument("--prometheus", default=None, metavar="URL",
+                   help="the Prometheus that scrapes the apply's --metrics, or 'start' to run one here")
+    g.add_argument("--netns", default=None, help="the running apply's network namespace")
+    g.add_argument("--dev", default=None, help="the running apply's interface")
+    g.add_argument("--trial-s", type=number(1, 3600), default=5.0, help="seconds per trial (default 5)")
+    g.add_argument("--slo-ms", type=number(0, 3_600_000, low_open=True), default=None,
+                   help="a 1-s window whose P99 exceeds this breaks the SLO (default: the settings' deadline)")
+    g.add_argument("--from", dest="from_study", default=None, metavar="STUDY",
+                   help="start from an offline study's best settings (a name under data/studies, or a file)")
+    g.add_argument("--no-rails", action="store_true",
+                   help="plain online BO: no safety model, no rollback, no violation budget")
+    g.add_argument("--violation-budget", type=count(1, 10_000), default=3,
+                   help="windows over the SLO before a railed study stops (default 3)")
+    g.add_argument("--give-up-s", type=number(1, 3600), default=10.0,
+                   help="stop (exit 1) when Prometheus gives no answer for this long (default 10 s)")
+    add_out(p, "data/studies", "where studies live (online: data/online)")
     add_json(p, "the study's summary")
     add_set(p)
     add_allow_dirty(p)
@@ -73,6 +91,69 @@ OBJECTIVES = registry.aliases(obj.OBJECTIVE_METRICS)  # p99, p9999, p999, mean
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.online:
+        return run_online(args)
+    if args.prometheus or args.netns or args.dev or args.from_study or args.no_rails:
+        raise ConfigError("--prometheus, --netns, --dev, --from and --no-rails belong to --online")
+    return run_offline(args)
+
+
+def run_online(args: argparse.Namespace) -> int:
+    """``tune --online``: the loop against the apply running at --dev, read from Prometheus."""
+    import contextlib
+    import json
+    from pathlib import Path
+
+    from mbsim.online import study as online
+    from mbsim.online.loop import LoopConfig
+    from mbsim.online.prometheus import LocalPrometheus
+
+    if not args.dev or not args.prometheus:
+        raise ConfigError("--online needs --dev (the running apply's interface) and --prometheus (URL or 'start')")
+    target = online.ControlTarget(args.netns, args.dev)
+    state = target.get()
+    start = online.start_settings(target, args.from_study)
+    slo = args.slo_ms or start.fallback.deadline_ms
+    cfg = LoopConfig(slo_ms=slo, budget=args.budget, trial_s=args.trial_s, rails=not args.no_rails,
+                     violation_budget=args.violation_budget, give_up_s=args.give_up_s, seed=args.seed)
+    out = Path(args.out if args.out != "data/studies" else "data/online")
+    out_dir(out, args.allow_dirty)
+    name = args.name or f"online-{args.dev}{'-plain' if args.no_rails else ''}"
+    with contextlib.ExitStack() as stack:
+        url = args.prometheus
+        if url == "start":
+            if not state.get("metrics"):
+                raise ConfigError(f"the apply at {args.dev} serves no metrics: start it with --metrics ADDR:PORT")
+            url = stack.enter_context(LocalPrometheus([state["metrics"]])).url
+            print(f"prometheus started at {url}, scraping {state['metrics']}", file=sys.stderr)
+
+        def say(line: str) -> None:
+            print(f"mbsim tune --online: {line}", file=sys.stderr)
+
+        def progress(trial: dict[str, Any]) -> None:
+            print(f"trial {trial['trial'] + 1}/{cfg.budget}: unserved {fmt(trial['unserved'])}, worst window P99 "
+                  f"{fmt(trial['worst_p99_ms'])} ms{' (rolled back)' if trial['rolled_back'] else ''}",
+                  file=sys.stderr)
+
+        result = online.run_online(cfg, target, online.prometheus_reader(url), start,
+                                   args.dims.split(",") if args.dims else None, say, out / name / "result.json",
+                                   on_trial=progress)
+    summary = {"study": name, "trials": len(result.trials), "stopped": result.stopped, "best": result.best,
+               "violation_share": result.violation_share(),
+               "rollbacks": sum(e["reason"] == "rollback" for e in result.events),
+               "result": str(out / name / "result.json")}
+    if args.json:
+        print(json.dumps(summary, default=str))
+    else:
+        print(f"online study {name}: {summary['trials']} trials, {summary['rollbacks']} rollbacks, "
+              f"{fmt(100 * summary['violation_share'])} % of windows over the SLO ({fmt(slo)} ms)"
+              + (f", stopped: {result.stopped}" if result.stopped else ""))
+        print(f"in force: {', '.join(f'{k}={fmt(v)}' for k, v in (result.best or {}).items()) or 'the start'}")
+        print(f"result: {summary['result']}")
+    return 1 if result.stopped == "prometheus" else 0
+
+
+def run_offline(args: argparse.Namespace) -> int:
     from mbsim.params import override
     from mbsim.tuning import space, study
     from mbsim.tuning.executors import DaskExecutor, LocalExecutor

@@ -160,8 +160,9 @@ class Model:
         env.process(windows(env, self.rec))
         if self.adm is not None:
             env.process(self.adm.process(env, self.sensor))
-            if getattr(self.adm, "rate", None) is not None:
-                env.process(self.adm.rate_process(env))
+            rate_process = getattr(self.adm, "rate_process", None)
+            if rate_process is not None and getattr(self.adm, "rate", None) is not None:
+                env.process(rate_process(env))
 
     def _sense(self) -> Generator[Any, Any, None]:
         """Every 50 ms: the load sensor, and the load function's factors from it. The load

@@ -119,6 +119,7 @@ class Applied:
             self.control = ControlServer(self.ns, self.dev)
             if self.metrics_addr is not None:
                 self.exporter = Exporter(self.controller, *self.metrics_addr)
+                self.controller.metrics_at = f"{self.exporter.addr}:{self.exporter.port}"
             mac = self.upstream_mac or _resolve_mac(self.ns, self.dev, self.upstream)
             pinned = None
             if mac:

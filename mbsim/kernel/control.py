@@ -42,7 +42,7 @@ def state_of(c: Controller) -> dict[str, Any]:
     return {"settings": to_dict(c.s), "gen": c.horn.gen, "window_ms": c.window_ms, "capacity": c.capacity,
             "state": c._name(c.state), "limit_rps": None if math.isinf(c.limit_rps) else c.limit_rps,
             "watermark_p95": c.watermark_p95, "terrain": c.terrain.terrain, "in_flight": c.horn.in_flight(),
-            "changes": dict(c.changes)}
+            "changes": dict(c.changes), "metrics": c.metrics_at}
 
 
 class ControlServer:

@@ -92,6 +92,7 @@ class Controller:
         self.update_us: list[float] = []  # each hot_load: from the call to the flip (us)
         self.on_latency: list[Callable[[float, str], None]] = []  # (latency s, decision) of responses, timeouts
         self.compiled = constants_of(settings)
+        self.metrics_at: str | None = None  # ADDR:PORT of the exporter, when one serves
         horn.events.open_ring_buffer(self._on_event)
         horn.log_decisions = log_decisions
         self._write()
@@ -111,7 +112,8 @@ class Controller:
         if self.log_decisions:
             self.log({"type": "decision", "ts_ns": ev.ts_ns, "client": H.client_of(ev), "req_id": ev.req_id,
                       "upstream": str(self.horn.upstream), "decision": decision,
-                      "status": H.STATUSES.get(ev.status, ev.status), "latency_us": ev.latency_us, "key": ev.key})
+                      "status": H.STATUSES.get(ev.status, ev.status), "latency_us": ev.latency_us, "key": ev.key,
+                      "cfg_gen": ev.cfg_gen})
 
     # -- periodic -------------------------------------------------------------------
     def _write(self) -> int:

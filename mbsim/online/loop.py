@@ -54,10 +54,8 @@ class Target(Protocol):
     def put(self, settings: MbbSettings, reason: str) -> dict[str, Any]: ...
 
 
-class Reader(Protocol):
-    """The window of ``span_s`` ending at unix time ``end``."""
-
-    def __call__(self, end: float, span_s: float) -> Reading: ...
+#: the window of ``span_s`` (s) ending at unix time ``end`` (s)
+Reader = Callable[[float, float], Reading]
 
 
 @dataclass(frozen=True)
@@ -100,7 +98,9 @@ class Loop:
 
     def __init__(self, cfg: LoopConfig, dims: list[Dimension], start: MbbSettings, target: Target, reader: Reader,
                  say: Callable[[str], None] = print, clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep,
+                 on_trial: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self.on_trial = on_trial
         self.cfg, self.dims, self.start = cfg, dims, start
         self.target, self.reader, self.say = target, reader, say
         self.clock, self.sleep = clock, sleep
@@ -221,6 +221,8 @@ class Loop:
                "unserved": share, "worst_p99_ms": worst, "windows": len(readings), "rolled_back": rolled,
                "feasible": feasible, "complete": complete}
         self.result.trials.append(rec)
+        if self.on_trial is not None:
+            self.on_trial(rec)
         if self.cfg.mode == "fixed" or not math.isfinite(share) or not complete:
             return
         metric = share + SHARE_FLOOR

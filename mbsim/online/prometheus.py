@@ -70,7 +70,7 @@ class LocalPrometheus:
         self.dir = tempfile.TemporaryDirectory(prefix="mbsim-prometheus-")
         d = Path(self.dir.name)
         (d / "prometheus.yml").write_text(self.config())
-        self.log = open(d / "prometheus.log", "wb")
+        self.log = open(d / "prometheus.log", "wb")  # noqa: SIM115 - open while the process runs
         self.proc = subprocess.Popen(
             [binary(), f"--config.file={d / 'prometheus.yml'}", f"--storage.tsdb.path={d / 'data'}",
              f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],

@@ -121,14 +121,14 @@ def start_settings(target: ControlTarget, source: str | None) -> MbbSettings:
 
 def run_online(cfg: LoopConfig, target: ControlTarget, reader: Callable[[float, float], Reading],
                start: MbbSettings, names: list[str] | None = None, say: Callable[[str], None] = print,
-               out: Path | None = None) -> OnlineResult:
+               out: Path | None = None, on_trial: Callable[[dict[str, Any]], None] | None = None) -> OnlineResult:
     """One online study; its result (with provenance) written to ``out`` when given."""
     prov = provenance(online=True, slo_ms=cfg.slo_ms, budget=cfg.budget, trial_s=cfg.trial_s, rails=cfg.rails,
                       mode=cfg.mode, seed=cfg.seed)
     dims = online_dims(start, names)
     if cfg.mode != "fixed":
         target.put(start, "start")
-    loop = Loop(cfg, dims, start, target, reader, say)
+    loop = Loop(cfg, dims, start, target, reader, say, on_trial=on_trial)
     result = loop.run()
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -70,11 +70,13 @@ class SafeGP(ConstrainedGP):
         feasible = [(o.metric, x) for o, x in zip(self.obs, self.X) if o.feasible]
         if not safe.any():
             # nothing new is predicted safe: measure the best safe point again
-            return min(feasible, key=lambda t: t[0])[1] if feasible else self._unit(self.start)
+            again: np.ndarray = min(feasible, key=lambda t: t[0])[1] if feasible else self._unit(self.start)
+            return again
         C, log_pf = C[safe], log_pf[safe]
         score = log_pf
         if feasible:
             mu, sd = gp_y.predict(C, return_std=True)
             best = math.log(min(m for m, _ in feasible))
             score = score + log_ei(mu, np.maximum(sd, 1e-9), best)
-        return C[int(np.argmax(score))]
+        best_u: np.ndarray = C[int(np.argmax(score))]
+        return best_u

@@ -66,8 +66,16 @@ class FakeHorn:
     def open_ring_buffer(self, cb):
         self.cb = cb
 
-    def set_config(self, state, capacity, window_us):
+    gen = 0
+
+    def set_config(self, state, capacity, window_us, rate_per_slot=0, refuse_over_rate=False):
         self.config = (state, capacity, window_us)
+        self.rate = (rate_per_slot, refuse_over_rate)
+        self.gen += 1
+        return self.gen
+
+    def counter(self, idx):
+        return 0
 
     def read_slots(self, after, until):
         tot = H.SlotTotals()

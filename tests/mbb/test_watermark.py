@@ -42,7 +42,7 @@ def test_per_slot_is_the_kernel_form() -> None:
 
 
 def test_low_above_high_is_refused() -> None:
-    with pytest.raises(ConfigError, match="low .* > high"):
+    with pytest.raises(ConfigError, match=r"low .* > high"):
         RateLimitSettings(enabled=True, low=0.9, high=0.8)
 
 

@@ -82,7 +82,7 @@ def test_without_rails_the_same_budget_breaks_more_windows() -> None:
 def test_an_injected_bad_proposal_is_rolled_back_within_its_first_window() -> None:
     loop, plant, _ = study(rails=True, budget=4)
     # inject: the next proposal is far outside the safe set
-    loop.sampler.ask = lambda n: [{"buffer.capacity_max": 250.0}]  # type: ignore[method-assign]
+    loop.sampler.ask = lambda n: [{"buffer.capacity_max": 250.0}]
     loop.run()
     rb = [e for e in loop.result.events if e["reason"] == "rollback"]
     assert rb, "no rollback"
@@ -96,7 +96,7 @@ def test_an_injected_bad_proposal_is_rolled_back_within_its_first_window() -> No
 
 
 def test_prometheus_silent_for_a_while_keeps_the_last_good_settings_and_goes_on() -> None:
-    loop, plant, lines = study(rails=True, budget=6, silent=(1010.0, 1013.0))
+    loop, _, lines = study(rails=True, budget=6, silent=(1010.0, 1013.0))
     assert sum("unreachable" in ln for ln in lines) == 1  # one line, not one per attempt
     assert any("answers again" in ln for ln in lines)
     assert loop.result.stopped is None
