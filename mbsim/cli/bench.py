@@ -15,10 +15,10 @@ from typing import Any
 from mbsim.cli import emit_json
 from mbsim.cli.arguments import add_allow_dirty, add_json, add_out, out_file
 
-TARGETS = ("sim", "bpf", "tune", "rig")
+TARGETS = ("sim", "bpf", "tune", "rig", "hotload")
 
 HELP = ("benchmarks: sim (simulator speed), bpf (the horn's cost per packet), tune (BO against random search), "
-        "rig (the testbed's generator and answers)")
+        "rig (the testbed's generator and answers), hotload (a settings change under load)")
 
 
 def target(name: str) -> ModuleType:

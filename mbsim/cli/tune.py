@@ -78,6 +78,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="plain online BO: no safety model, no rollback, no violation budget")
     g.add_argument("--violation-budget", type=count(1, 10_000), default=3,
                    help="windows over the SLO before a railed study stops (default 3)")
+    g.add_argument("--demo", action="store_true",
+                   help="the demonstration on the testbed: safe BO, plain BO and offline settings on one load "
+                        "whose terrain changes (writes data/online/demo: result.json, demo.png)")
     g.add_argument("--give-up-s", type=number(1, 3600), default=10.0,
                    help="stop (exit 1) when Prometheus gives no answer for this long (default 10 s)")
     add_out(p, "data/studies", "where studies live (online: data/online)")
@@ -108,6 +111,8 @@ def run_online(args: argparse.Namespace) -> int:
     from mbsim.online.loop import LoopConfig
     from mbsim.online.prometheus import LocalPrometheus
 
+    if args.demo:
+        return run_demo(args)
     if not args.dev or not args.prometheus:
         raise ConfigError("--online needs --dev (the running apply's interface) and --prometheus (URL or 'start')")
     target = online.ControlTarget(args.netns, args.dev)
@@ -151,6 +156,26 @@ def run_online(args: argparse.Namespace) -> int:
         print(f"in force: {', '.join(f'{k}={fmt(v)}' for k, v in (result.best or {}).items()) or 'the start'}")
         print(f"result: {summary['result']}")
     return 1 if result.stopped == "prometheus" else 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """``tune --online --demo``: three arms on the testbed (mbsim.online.demo)."""
+    from pathlib import Path
+
+    from mbsim.online import demo
+
+    out = Path(args.out if args.out != "data/studies" else "data/online") / "demo"
+    out_dir(out, args.allow_dirty)
+    cfg = demo.DemoConfig(quick=args.quick, seed=args.seed, slo_ms=args.slo_ms or 3.0)
+    doc = demo.run_demo(cfg, lambda m: print(f"[demo] {m}", file=sys.stderr), out / "result.json")
+    fig = demo.plot(doc, out / "demo.png")
+    for arm in demo.ARMS_SHOWN:
+        s = doc["summary"][arm]
+        print(f"{arm:5}: {s['over']}/{s['windows']} windows over the SLO ({fmt(100 * s['over_share'])} %), "
+              f"{s['rollbacks']} rollbacks, unserved noisy {fmt(s['unserved_noisy'])} spike "
+              f"{fmt(s['unserved_spike'])}")
+    print(f"result: {out / 'result.json'}, figure: {fig}")
+    return 0
 
 
 def run_offline(args: argparse.Namespace) -> int:

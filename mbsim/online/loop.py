@@ -37,6 +37,7 @@ from typing import Any, Protocol
 
 from mbsim.dimension import Dimension
 from mbsim.mbb.settings import MbbSettings
+from mbsim.metrics.registry import P99_MS
 from mbsim.online.prometheus import PrometheusUnavailable
 from mbsim.online.readings import Reading
 from mbsim.params import to_dict
@@ -184,7 +185,7 @@ class Loop:
                 readings.append(r)
                 over = r.over(cfg.slo_ms)
                 self.violations += over
-                self.result.windows.append({"t": r.end - self.t0, "trial": trial, "p99_ms": r.p99_ms,
+                self.result.windows.append({"t": r.end - self.t0, "trial": trial, P99_MS: r.p99_ms,
                                             "unserved": r.unserved, "offered": r.offered, "over": over,
                                             "measured": math.isfinite(r.p99_ms),
                                             "params": dict(self.in_force)})

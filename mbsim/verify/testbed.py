@@ -127,6 +127,7 @@ class Testbed:
         self._old: dict[int, Any] = {}
         self._held = contextlib.ExitStack()
         self.pm_qos = False  # does the PM QoS request (proc.low_latency) hold?
+        self.metrics: str | None = None  # ADDR:PORT: the horn's controller serves metrics there
 
     # -- setup and teardown ------------------------------------------------------
     def __enter__(self) -> Testbed:
@@ -228,10 +229,10 @@ class Testbed:
             if arm.kernel:
                 d = Path(self.tmp.name)
                 svc.applied = Applied(d / "out", r.client_ns, r.client_dev, f"{SERVER_ADDR}:{PORT}",
-                                      d / "snapshot.json", upstream_mac=r.server_mac, log=svc.log.append)
+                                      d / "snapshot.json", upstream_mac=r.server_mac, log=svc.log.append,
+                                      metrics=self.metrics)
                 svc.applied.__enter__()
-                ctl_thread = threading.Thread(target=svc.applied.controller.run,  # type: ignore[union-attr]
-                                              args=(None, stop_ctl.is_set), daemon=True)
+                ctl_thread = threading.Thread(target=svc.applied.run, args=(None, stop_ctl.is_set), daemon=True)
                 ctl_thread.start()
             yield svc
         finally:
@@ -254,11 +255,14 @@ class Testbed:
         return {"server": 0, "sender": 1, "receiver": 0, "sidecar": 0} if self.pinned else {}
 
     def run(self, sc: Scenario, arm: Arm, seed: int, closed_loop: bool = False, lag_ns: int = 0,
-            stall: tuple[float, float] | None = None, force_open: bool = False) -> RawRun:
+            stall: tuple[float, float] | None = None, force_open: bool = False,
+            reqs: dict[str, np.ndarray] | None = None) -> RawRun:
         """``sc`` under ``arm`` for ``sc.duration_s``; ``stall`` = (at s, for s) freezes the
         server (SIGSTOP) to test that the generator stays open-loop; ``force_open`` holds
-        the arm's breaker open (calibration: every answer comes from the snapshot)."""
-        reqs = requests_of(sc, seed)
+        the arm's breaker open (calibration: every answer comes from the snapshot).
+        ``reqs`` replaces the simulator's draws (:func:`requests_of`'s arrays: times, keys,
+        service and spike uniforms), for a load the scenario cannot describe."""
+        reqs = reqs if reqs is not None else requests_of(sc, seed)
         n = len(reqs["times"])
         if n == 0:
             raise MbsimError(f"scenario {sc.name!r} has no request within {sc.duration_s:g} s")

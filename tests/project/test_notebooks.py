@@ -19,8 +19,9 @@ def test_paired_with_its_py(path):
     assert a == b, f"{path.name} and {py.name} differ: run jupytext --sync {py.name}"
 
 
-# 04-verify runs the testbed (as root): it needs the machine to itself
-EXECUTED = [pytest.param(p, marks=pytest.mark.serial) if "verify" in p.name else p for p in NOTEBOOKS]
+# 04-verify and 05-online run the testbed (as root): they need the machine to itself
+EXECUTED = [pytest.param(p, marks=pytest.mark.serial) if "verify" in p.name or "online" in p.name else p
+            for p in NOTEBOOKS]
 
 
 @pytest.mark.parametrize("path", EXECUTED, ids=[p.name for p in NOTEBOOKS])
