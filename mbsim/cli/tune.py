@@ -166,7 +166,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     out = Path(args.out if args.out != "data/studies" else "data/online") / "demo"
     out_dir(out, args.allow_dirty)
-    cfg = demo.DemoConfig(quick=args.quick, seed=args.seed, slo_ms=args.slo_ms or 3.0)
+    cfg = demo.DemoConfig(quick=args.quick, seed=args.seed, slo_ms=args.slo_ms or 4.0)
     doc = demo.run_demo(cfg, lambda m: print(f"[demo] {m}", file=sys.stderr), out / "result.json")
     fig = demo.plot(doc, out / "demo.png")
     for arm in demo.ARMS_SHOWN:

@@ -13,7 +13,8 @@ With the rails (``rails=True``, the default; anchors: SafeOpt and Ursa):
   force (``rollback``), within that window: the time from the window's end to the
   controller's answer is recorded;
 * once ``violation_budget`` windows broke the SLO, the study stops and the best good
-  settings go back in force (``stop``).
+  settings go back in force (``stop``); its windows are still read until the study's
+  planned end (``budget`` trials), so that every arm is judged on the same time.
 
 Without them (``rails=False``), the constrained GP (:class:`ConstrainedGP`) proposes from
 a short scrambled-Sobol start, and every trial runs its full length.
@@ -82,6 +83,7 @@ class OnlineResult:
     events: list[dict[str, Any]] = field(default_factory=list)  # proposal, rollback, stop, restore
     best: dict[str, float] | None = None
     stopped: str | None = None  # why it ended early: "violations", "prometheus"
+    t0_unix: float = 0.0  # the loop's time 0 (unix s): every "t" counts from it
 
     def violation_share(self) -> float:
         """Share of the measured windows whose P99 broke the SLO."""
@@ -90,7 +92,7 @@ class OnlineResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"config": to_dict(self.config), "trials": self.trials, "windows": self.windows,
-                "events": self.events, "best": self.best, "stopped": self.stopped,
+                "events": self.events, "best": self.best, "stopped": self.stopped, "t0_unix": self.t0_unix,
                 "violation_share": self.violation_share()}
 
 
@@ -113,8 +115,8 @@ class Loop:
         self.best: tuple[float, dict[str, float]] | None = None
         self.in_force: dict[str, float] = dict(x0)
         self.violations = 0
-        self.result = OnlineResult(cfg)
         self.t0 = clock()
+        self.result = OnlineResult(cfg, t0_unix=self.t0)
 
     # -- settings ----------------------------------------------------------------------
     def settings(self, x: dict[str, float]) -> MbbSettings:
@@ -161,8 +163,10 @@ class Loop:
         n_windows = max(1, round(cfg.trial_s / cfg.window_s))
         trials = 1 if cfg.mode == "fixed" else cfg.budget
         if cfg.mode == "fixed":
-            n_windows = max(1, round(cfg.budget * cfg.trial_s / cfg.window_s))
+            # as long as the online arms' trials, each with its read's lag
+            n_windows = max(1, round(cfg.budget * (cfg.trial_s + cfg.lag_s) / cfg.window_s))
             self.put(self.x0, "fixed", "the offline-tuned settings, left fixed", 0)
+        plan_end = self.t0 + trials * (n_windows * cfg.window_s + cfg.lag_s)
         for trial in range(trials):
             if cfg.mode == "fixed":
                 x = self.x0
@@ -201,11 +205,28 @@ class Loop:
                 good = self.best[1] if self.best else self.last_good
                 self.put(good, "stop", f"{self.violations} windows broke the SLO (budget {cfg.violation_budget})",
                          trial)
+                self._watch_until(plan_end, trial)
                 break
         if cfg.mode != "fixed" and self.best is not None and self.result.stopped is None:
             self.put(self.best[1], "restore", "the study's best, left in force", None)
         self.result.best = self.best[1] if self.best else None
         return self.result
+
+    def _watch_until(self, end_at: float, trial: int) -> None:
+        """Read the windows (no change made) until ``end_at``: after a stop."""
+        start = self.clock()
+        w = 0
+        while start + (w + 1) * self.cfg.window_s <= end_at:
+            r = self._read(start + (w + 1) * self.cfg.window_s)
+            if r is None:
+                self.result.stopped = "prometheus"
+                return
+            over = r.over(self.cfg.slo_ms)
+            self.result.windows.append({"t": r.end - self.t0, "trial": trial, P99_MS: r.p99_ms,
+                                        "unserved": r.unserved, "offered": r.offered, "over": over,
+                                        "measured": math.isfinite(r.p99_ms), "params": dict(self.in_force),
+                                        "after_stop": True})
+            w += 1
 
     def _finish(self, trial: int, x: dict[str, float], readings: list[Reading], rolled: bool,
                 complete: bool = True) -> None:

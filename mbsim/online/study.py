@@ -4,8 +4,10 @@ The space is offline tuning's (:func:`mbsim.tuning.space.build`) less what is co
 into the running horn and cannot change while it runs: ``buffer.window_min_ms`` (it sets
 the window slot's length) and ``fallback.deadline_ms`` (the clients' deadline and the
 horn's constant); ``buffer.window_max_ms`` keeps under the span the compiled slots cover.
-The study starts from the settings in force, or from an offline study's best
-(``--from STUDY``), which it first puts in force.
+``buffer.capacity_max`` may go down to 2 (offline: 16): a running horn's in-flight
+capacity below 16 is how it protects a small backend from a burst, and the re-tuning's
+formula never gives less than 16 by itself. The study starts from the settings in force,
+or from an offline study's best (``--from STUDY``), which it first puts in force.
 """
 from __future__ import annotations
 
@@ -42,6 +44,8 @@ def online_dims(settings: MbbSettings, names: list[str] | None = None) -> list[D
     span_ms = consts["MBB_SLOT_NS"] * consts["MBB_SLOT_COUNT"] / 1e6
     out = []
     for d in dims:
+        if d.name == "buffer.capacity_max":
+            d = Dimension(d.name, 2, d.high, d.integer, d.log)
         if d.name == "buffer.window_max_ms":
             # the slots must keep covering the longest window (export.constants_of)
             hi = min(d.high, _widest_window(settings, span_ms))

@@ -7,9 +7,11 @@ form of it, on the default sampler's models (:class:`~mbsim.tuning.constrained.C
 * the first evaluation is the seed (the settings in force, or ``--from`` a study's best),
   then ``n_local`` points near it (steps of ``step`` in the unit cube): a few points
   where safety is likely before the models know anything;
-* after that, a candidate is eligible only when P(P99 <= target and every constraint
-  met) >= ``confidence`` (0.95) under the models; among the eligible, the one with the
-  best log EI x P(feasible) is taken;
+* after that, a candidate is eligible only when it lies within ``reach`` (0.2 in the unit
+  cube) of a point measured safe - the safe set grows outward, as SafeOpt's does under its
+  Lipschitz bound; a GP fitted on a few points is confident far from them for no reason -
+  and P(P99 <= target and every constraint met) >= ``confidence`` (0.95) under the models;
+  among the eligible, the one with the best log EI x P(feasible) is taken;
 * with no eligible candidate, it proposes the best safe point seen so far again (a
   re-measurement is safe, and it refines the models there).
 
@@ -33,12 +35,13 @@ class SafeGP(ConstrainedGP):
     name = "safe"
 
     def __init__(self, dims: list[Dimension], seed: int, slo_target_ms: float | None, start: dict[str, float],
-                 confidence: float = CONFIDENCE, n_local: int = 2, step: float = 0.08) -> None:
+                 confidence: float = CONFIDENCE, n_local: int = 2, step: float = 0.08, reach: float = 0.2) -> None:
         super().__init__(dims, seed, slo_target_ms, n_initial=0)
         self.start = {d.name: d.clip(start[d.name]) for d in dims}
         self.confidence = confidence
         self.n_local = n_local
         self.step = step
+        self.reach = reach
         self.unsafe_skipped = 0  # candidates refused because they were not predicted safe (last ask)
 
     def _ask(self, n: int) -> list[dict[str, float]]:
@@ -64,6 +67,12 @@ class SafeGP(ConstrainedGP):
         gp_y, gps, gp_p99 = self._models(np.array(self.X))
         log_pf = self.log_pf(C, gps, gp_p99)
         safe = log_pf >= math.log(self.confidence)
+        known = [x for o, x in zip(self.obs, self.X) if o.feasible]
+        if known:
+            near = np.min(np.linalg.norm(C[:, None, :] - np.array(known)[None, :, :], axis=2), axis=1)
+            safe &= near <= self.reach
+        else:
+            safe &= False
         for p in self.pending:
             safe &= np.linalg.norm(C - p, axis=1) > RADIUS
         self.unsafe_skipped = int((~safe).sum())

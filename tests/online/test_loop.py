@@ -119,6 +119,6 @@ def test_fixed_keeps_one_setting_and_reads_the_same_windows() -> None:
     cfg = LoopConfig(slo_ms=SLO_MS, budget=4, trial_s=3, mode="fixed")
     loop = Loop(cfg, DIMS, start, plant, plant.read, lambda s: None, plant.clock, plant.sleep)
     r = loop.run()
-    assert len(r.windows) == 12
+    assert len(r.windows) == round(4 * (3 + cfg.lag_s))  # as long as the online arms' trials
     assert {x[1] for x in plant.log} == {60}
     assert r.violation_share() == 0.0
