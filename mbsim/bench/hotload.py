@@ -9,14 +9,21 @@ it, in one run:
 * **hot load**: :meth:`Controller.hot_load`, from the decision (new settings in hand) to
   the flip: validation against the compiled constants, the re-tuning, breaker and rate
   limit rebuilt, the kernel's config written. The issue's goal: p99 at most 100 us;
-* **control round trip**: the online tuner's view of an update or a rollback - a request
-  on the control socket until its answer, with the controller's loop serving it.
+* **served update**: the same, as the running controller does it for the online tuner -
+  from the request's arrival on the control socket (parsed, settings checked) to the flip,
+  timed inside the controller's loop;
+* **control round trip**: the tuner's view of an update or a rollback - a request on the
+  control socket until its answer, with the controller's loop (polling every 5 ms) serving it.
+
+The first three run with the controller's loop not yet started (one thread writes, as in
+the controller); the sender is a separate process, so no Python thread competes with them.
 
 Each as p50 and p99 (us), and as a ratio to the baseline's p50 measured in the same run.
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import tempfile
 import threading
 import time
@@ -46,7 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rps", type=number(0, 200_000), default=5000.0, help="offered load meanwhile (default 5000)")
 
 
-def _sender(ns: str, rps: float, stop: threading.Event) -> None:
+def _sender(ns: str, rps: float, stop: Any) -> None:
     s = netns.socket_in(ns)
     s.bind((CLIENT_ADDR, 0))
     s.connect((SERVER_ADDR, 7000))
@@ -85,14 +92,14 @@ def measure(n: int = 2000, rps: float = 5000.0) -> dict[str, Any]:
                      upstream_mac=rig.server_mac) as ap:
             assert ap.horn is not None and ap.controller is not None
             horn, ctl = ap.horn, ap.controller
-            stop, halt = threading.Event(), threading.Event()
+            ctx = mp.get_context("fork")
+            stop, halt = ctx.Event(), threading.Event()
             loop = threading.Thread(target=ap.run, args=(None, halt.is_set), daemon=True)
-            load = threading.Thread(target=_sender, args=(rig.client_ns, rps, stop), daemon=True)
-            loop.start()
+            load = ctx.Process(target=_sender, args=(rig.client_ns, rps, stop), daemon=True)
             load.start()
             try:
                 time.sleep(0.5)
-                base, flip, hot, rt = [], [], [], []
+                base, flip, hot, rt, served = [], [], [], [], []
                 for k in range(n):
                     t = time.perf_counter_ns()
                     horn.set_counter(H.C_PROBES, k)
@@ -105,22 +112,27 @@ def measure(n: int = 2000, rps: float = 5000.0) -> dict[str, Any]:
                 for k in range(n):
                     hot.append(ctl.hot_load(settings[k % 3], "bench")["update_us"])
                 docs = [to_dict(s) for s in settings]
+                loop.start()
+                time.sleep(0.2)
                 for k in range(max(10, n // 5)):
                     t = time.perf_counter_ns()
                     reply = control.request(rig.client_ns, rig.client_dev,
                                             {"op": "set", "settings": docs[k % 3], "reason": "rollback"})
                     rt.append((time.perf_counter_ns() - t) / 1e3)
                     assert reply["ok"], reply
+                    served.append(float(reply["update_us"]))
                 decided = sum(horn.decisions()[x] for x in H.OFFERED)
             finally:
                 stop.set()
                 halt.set()
                 load.join(5)
-                loop.join(5)
+                if loop.is_alive():
+                    loop.join(5)
     b = float(np.percentile(base, 50))
     out: dict[str, Any] = {"rps": rps, "decided_during": decided, "baseline": _stats(base, b), "flip": _stats(flip, b),
-           "hot_load": _stats(hot, b), "control_round_trip": _stats(rt, b), "goal_p99_us": GOAL_P99_US}
-    out["goal_met"] = out["hot_load"]["p99_us"] <= GOAL_P99_US
+           "hot_load": _stats(hot, b), "served_update": _stats(served, b), "control_round_trip": _stats(rt, b),
+           "goal_p99_us": GOAL_P99_US}
+    out["goal_met"] = max(out["hot_load"]["p99_us"], out["served_update"]["p99_us"]) <= GOAL_P99_US
     return out
 
 
@@ -133,12 +145,14 @@ def format(out: dict[str, Any]) -> str:
              f"meanwhile); ratios are to the baseline's p50, measured in this run", "",
              "| change | n | p50 us | p99 us | p50 / baseline | p99 / baseline |", "|---|---|---|---|---|---|"]
     names = {"baseline": "one map update (baseline)", "flip": "setting written whole, then flipped",
-             "hot_load": "hot load: decision to the map", "control_round_trip": "control socket round trip"}
+             "hot_load": "hot load: decision to the map", "served_update": "served update: arrival to the map",
+             "control_round_trip": "control socket round trip (the tuner's view)"}
     for k, label in names.items():
         s = out[k]
         lines.append(f"| {label} | {s['n']} | {s['p50_us']:.1f} | {s['p99_us']:.1f} | {s['p50_ratio']:.2f} | "
                      f"{s['p99_ratio']:.2f} |")
     lines.append("")
-    lines.append(f"goal: hot load p99 <= {out['goal_p99_us']:g} us: "
-                 f"{'met' if out['goal_met'] else 'missed'} ({out['hot_load']['p99_us']:.1f} us)")
+    lines.append(f"goal: an update's p99 <= {out['goal_p99_us']:g} us from the decision to the map: "
+                 f"{'met' if out['goal_met'] else 'missed'} (hot load {out['hot_load']['p99_us']:.1f} us, served "
+                 f"{out['served_update']['p99_us']:.1f} us)")
     return "\n".join(lines)

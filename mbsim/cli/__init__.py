@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import pkgutil
 import signal
 import sys
@@ -94,9 +95,23 @@ def _terminate(signum: int, _frame: Any) -> None:
     raise KeyboardInterrupt
 
 
+def _child_default_sigterm() -> None:
+    """In a forked child (pyroute2's namespace helpers, a benchmark's sender) SIGTERM ends the
+    child. With the parent's handler it would raise KeyboardInterrupt into the stack the fork
+    copied, and the child would go on running the parent's command: its clean-up included."""
+    if signal.getsignal(signal.SIGTERM) is _terminate:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+_AT_FORK: list[bool] = []
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     if threading.current_thread() is not threading.main_thread():
         return _main(argv)
+    if not _AT_FORK:
+        os.register_at_fork(after_in_child=_child_default_sigterm)
+        _AT_FORK.append(True)
     old = signal.signal(signal.SIGTERM, _terminate)
     try:
         return _main(argv)

@@ -7,7 +7,8 @@ JSON object on one line; the answer is one line too:
 * ``{"op": "get"}``: the settings in force and the controller's live state;
 * ``{"op": "set", "settings": {...}, "reason": "proposal"}``: put these settings in force
   (:meth:`Controller.hot_load`); the answer gives their generation and how long the update
-  took, from the request's arrival to the flip (us).
+  took: from the request's arrival (parsing and checking the settings included) to the
+  flip (``update_us``), and the hot load alone (``load_us``).
 
 The online tuner (``mbsim tune --online --netns NS --dev IF``) finds the socket by the same
 name. The controller serves it between its polls, waiting on it instead of sleeping.
@@ -95,8 +96,8 @@ class ControlServer:
             rec = controller.hot_load(settings, str(msg.get("reason", "operator")))
         except MbsimError as exc:
             return {"ok": False, "error": str(exc)}
-        return {"ok": True, "gen": rec["gen"], "update_us": (time.perf_counter_ns() - t0) / 1e3,
-                "load_us": rec["update_us"]}
+        return {"ok": True, "gen": rec["gen"], "update_us": (time.perf_counter_ns() - t0) / 1e3 - rec["rebuilt_us"]
+                + rec["update_us"], "load_us": rec["update_us"], "rebuilt_us": rec["rebuilt_us"]}
 
     def close(self) -> None:
         self.sock.close()

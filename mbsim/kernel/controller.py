@@ -129,9 +129,10 @@ class Controller:
         self._write()
 
     def hot_load(self, settings: MbbSettings, reason: str) -> dict[str, Any]:
-        """Put new settings in force without detaching anything: the re-tuning, the breaker
-        and the rate limit restart from them (window and capacity carried over, within the
-        new bounds), and the kernel gets them in one flip. Settings that change a constant
+        """Put new settings in force without detaching anything: the kernel gets them first,
+        in one flip (``update_us``: from the call to the flip), then the re-tuning, the
+        breaker and the rate limit restart from them (window and capacity carried over,
+        within the new bounds; ``rebuilt_us``: the whole). Settings that change a constant
         compiled into the horn (the slot length or count, the deadline) are refused."""
         t0 = time.perf_counter_ns()
         differ = [k for k, v in constants_of(settings).items() if self.compiled.get(k) != v]
@@ -141,24 +142,26 @@ class Controller:
         b = settings.buffer
         window_s = min(max(self.window_ms / 1e3, b.window_min_ms / 1e3), b.window_max_ms / 1e3)
         capacity = min(max(self.capacity, b.capacity_min), b.capacity_max)
-        history = self.retuner.history
+        # the kernel first: the new setting is in force before the Python side is rebuilt
         self.s = settings
-        self.retuner = Retuner(b, keep_latencies=False, apply=self._apply)
-        self.retuner.history.extend(history)
-        self.retuner.window_s, self.retuner.capacity = window_s, capacity
         self.window_ms, self.capacity = window_s * 1e3, capacity
-        self.breaker = settings.breaker.build()
-        self.deadline_ns = int(settings.fallback.deadline_ms * 1e6)
-        self.expire_after_ns = max(self.deadline_ns, int(b.window_max_ms * 1e6)) * 2
-        self.rate = RateLimiter(b.rate_limit)
         self.limit_rps = math.inf
         self.state = H.CLOSED if self.forced is None else self.forced
         gen = self._write()
         us = (time.perf_counter_ns() - t0) / 1e3
+        history = self.retuner.history
+        self.retuner = Retuner(b, keep_latencies=False, apply=self._apply)
+        self.retuner.history.extend(history)
+        self.retuner.window_s, self.retuner.capacity = window_s, capacity
+        self.breaker = settings.breaker.build()
+        self.deadline_ns = int(settings.fallback.deadline_ms * 1e6)
+        self.expire_after_ns = max(self.deadline_ns, int(b.window_max_ms * 1e6)) * 2
+        self.rate = RateLimiter(b.rate_limit)
+        total = (time.perf_counter_ns() - t0) / 1e3
         self.update_us.append(us)
         self.changes[reason] += 1
         record = {"type": "settings", "t": time.monotonic(), "reason": reason, "gen": gen, "update_us": us,
-                  "window_ms": self.window_ms, "capacity": self.capacity}
+                  "rebuilt_us": total, "window_ms": self.window_ms, "capacity": self.capacity}
         self.log(record)
         return record
 
