@@ -5,7 +5,11 @@ success >= 99.9 %, the SLO rule, and a cap on the share answered from the snapsh
 
 * ``four``: the four settings that decide it there (the horn's deadline, the breaker's
   failure ratio and open time, the ring's largest capacity), snapshot share <= 5 %;
-* ``full``: all eleven mbb dimensions, snapshot share <= 2 % (harder).
+* ``full``: all eleven mbb dimensions, snapshot share <= 4.8 % (harder). tail-spike's 5 %
+  of tail spikes put the share's floor near 4.7 %: a dense random search (400 points, seed
+  1001) found 5 feasible points at 4.8 % (1.25 %), none at 2 % - the cap the problem had
+  before, which left it without a feasible point and its target rewarding the smallest
+  violation.
 
 On each, a random search of ``factor`` times the budget (400 evaluations by default)
 sets the target: its best value plus 5 %. Then every method runs ``runs`` times (seeds
@@ -23,8 +27,9 @@ which its best beat Sobol's best at the same run index (equal budget). The figur
 regret (best so far minus the best value any evaluation found) against evaluations, the
 median with a band from the 25th to the 75th percentile over runs.
 
-Goals (issue 14): the default reaches the target in every run with a median of at most
-20 evaluations, beats Sobol in at least 8 of 10 runs, and evaluates no point twice.
+Goals (issues 14 and 23): the default reaches the target in every run with a median of at
+most 20 evaluations (``full``: 30), beats Sobol in at least 8 of 10 runs, and evaluates no
+point twice.
 """
 from __future__ import annotations
 
@@ -58,12 +63,13 @@ class Problem:
     dims: tuple[str, ...] | None  # None: every dimension mbb declares
     max_fallback: float
     scenario: str = "tail-spike"
+    goal_median: int = GOAL_MEDIAN  # the default's median evaluations to the target, at most
 
 
 PROBLEMS = {
     "four": Problem("four", ("fallback.deadline_ms", "breaker.failure_ratio", "breaker.open_ms",
                              "buffer.capacity_max"), 0.05),
-    "full": Problem("full", None, 0.02),
+    "full": Problem("full", None, 0.048, goal_median=30),
 }
 
 
@@ -152,7 +158,8 @@ def bench_problem(problem: Problem, executor: Any, budget: int = 40, factor: int
     d = next(m for m in out["methods"] if m.get("default"))
     out["goals"] = {
         "reached_all": d["reached"] == runs,
-        "median_at_most_20": d["median_evals"] is not None and d["median_evals"] <= GOAL_MEDIAN,
+        f"median_at_most_{problem.goal_median}": d["median_evals"] is not None
+        and d["median_evals"] <= problem.goal_median,
         "beats_sobol_8_of_10": sobol is not None and d["beats_sobol"] >= GOAL_BEATS_SOBOL * runs,
         "no_duplicates": d["duplicates"] == 0,
     }

@@ -441,6 +441,53 @@ def stage_verify(cfg: RunConfig, settings_path: str, out: Path, say: Say) -> Sta
     return st
 
 
+def stage_online(out: Path, say: Say, source: Path | None = None) -> Stage:
+    """The online tuning demonstration on record (``mbsim tune --online --demo`` writes it; it
+    takes about 6 minutes on the testbed, so the report shows the latest one, with its
+    provenance, rather than running it)."""
+    from mbsim.provenance import DATA
+
+    st = Stage("online", "6. Online tuning on the running horn",
+               "Safe online BO, plain online BO and the offline-tuned settings, on one load whose terrain "
+               "changes midway, on the real SQLite backend, read from a real Prometheus.")
+    path = source or DATA / "online" / "demo" / "result.json"
+    if not path.is_file():
+        st.skipped = f"no online demonstration on record ({path} is missing): run mbsim tune --online --demo"
+        return st
+    doc = json.loads(path.read_text())
+    say(f"online: the demonstration on record ({path})")
+    prov = doc.get("provenance", {})
+    st.provenance = prov
+    rows = []
+    for arm, label in (("safe", "safe online BO"), ("plain", "plain online BO"), ("fixed", "offline settings, fixed")):
+        s = doc["summary"][arm]
+        reach = s["time_to_within_5pct_s"]
+        rows.append({"arm": label, "windows over the SLO": f"{s['over']} of {s['windows']}",
+                     "rollbacks": s["rollbacks"], "unserved, noisy": f"{s['unserved_noisy']:.3f}",
+                     "unserved, spike": f"{s['unserved_spike']:.3f}",
+                     "within 5 % of offline": "reference" if arm == "fixed" else ", ".join(
+                         f"{k}: {'never' if v is None else f'{v:.1f} s'}" for k, v in reach.items())})
+    st.tables.append({"rows": rows, "columns": list(rows[0]),
+                      "caption": f"measured {prov.get('created', '?')} at {str(prov.get('git', '?'))[:12]} on "
+                                 f"{prov.get('kernel', '?')}: {doc['mean_rps']:.0f} req/s mean, SLO P99 "
+                                 f"{doc['config']['slo_ms']:g} ms per 1-s window"})
+    fig = path.with_name("demo.png")
+    if fig.is_file():
+        dest = out / "online.png"
+        shutil.copyfile(fig, dest)
+        st.figures.append((dest, "window P99, the capacity in force and the unserved share, per arm"))
+    else:
+        st.notes.append(f"the demonstration's figure ({fig}) is missing: left out")
+    safe = doc["summary"]["safe"]
+    st.goals.append({"goal": "online, with the rails: at most 1 % of 1-s windows over the SLO",
+                     "value": f"{safe['over']} of {safe['windows']} ({100 * safe['over_share']:.1f} %)",
+                     "met": safe["over_share"] <= 0.01})
+    rb = safe["rollback_after_window_s_max"]
+    st.goals.append({"goal": "online: a rollback takes effect within 1 s of the window that broke the SLO",
+                     "value": "no rollback" if rb is None else f"{rb:.2f} s at most", "met": rb is None or rb <= 1.0})
+    return st
+
+
 def fresh_study(root: Path, name: str, say: Say = lambda m: None) -> Any:
     """The report's own study ``name`` under ``root``, started afresh: a report is rewritten
     whole, and an earlier run's study there would refuse to start again. A directory of that
@@ -465,6 +512,7 @@ def run_story(cfg: RunConfig, out: Path, say: Say = lambda m: None) -> list[Stag
     stages.append(tuning)
     stages.append(stage_export(tuning.files["settings"], out, say))
     stages.append(stage_verify(cfg, tuning.files["settings"], out, say))
+    stages.append(stage_online(out, say))
     return stages
 
 

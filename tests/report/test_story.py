@@ -53,10 +53,13 @@ def test_every_stage_is_in_the_report(report):
     html = (out / "index.html").read_text()
     for title in ("1. The model and the peers", "2. Healthy overload", "3. A tuned setting and its trade-off",
                   "4. The exported configuration", "5. The real kernel fallback against the prediction",
-                  "Provenance"):
+                  "6. Online tuning on the running horn", "Provenance"):
         assert title in html, title
     doc = json.loads((out / "results.json").read_text())
-    assert [s["key"] for s in doc["stages"]] == ["model", "overload", "tuning", "export", "verify"]
+    assert [s["key"] for s in doc["stages"]] == ["model", "overload", "tuning", "export", "verify", "online"]
+    online = doc["stages"][5]  # the demonstration on record (data/online/demo), with its goals
+    assert online["skipped"] is None
+    assert [g["goal"].split(":")[0] for g in online["goals"]] == ["online, with the rails", "online"]
     prov = doc["provenance"]
     assert prov["git"]["commit"] and prov["kernel"] and prov["packages"]["numpy"] and prov["seed"] == 1
     model = doc["stages"][0]["data"]
@@ -210,3 +213,18 @@ def test_a_foreign_directory_where_a_study_goes_is_left_alone(tmp_path):
         fresh_study(tmp_path, "tuned")
     store = fresh_study(tmp_path, "fresh")  # nothing there: nothing to replace
     assert store.dir == tmp_path / "fresh" and not store.dir.exists()
+
+
+def test_the_online_stage_shows_the_demonstration_on_record_or_says_why_not(tmp_path):
+    from mbsim.report.story import stage_online
+
+    missing = stage_online(tmp_path, lambda m: None, tmp_path / "none.json")
+    assert missing.skipped and "mbsim tune --online --demo" in missing.skipped
+    st = stage_online(tmp_path, lambda m: None)
+    rows = st.tables[0]["rows"]
+    assert [r["arm"] for r in rows] == ["safe online BO", "plain online BO", "offline settings, fixed"]
+    doc = json.loads((Path(__file__).resolve().parents[2] / "data/online/demo/result.json").read_text())
+    safe = doc["summary"]["safe"]
+    assert rows[0]["windows over the SLO"] == f"{safe['over']} of {safe['windows']}"
+    assert st.goals[0]["met"] == (safe["over_share"] <= 0.01)
+    assert st.figures and st.figures[0][0].is_file()
