@@ -129,3 +129,28 @@ def test_prometheus_stopped_in_the_middle_of_a_study(running, rig):
     good = [t for t in doc["trials"] if t["feasible"] and t["complete"]]
     want = good[-1]["params"]["buffer.capacity_max"] if good else 256
     assert ap.controller.s.buffer.capacity_max == want
+
+
+def test_a_proposal_that_breaks_the_slo_is_rolled_back_on_the_running_horn(running, rig):
+    """An SLO no window can meet (1 us) makes every proposal a bad one: each is rolled back
+    within its first window, the study stops at its violation budget, and the settings the
+    study started from are in force again - all counted by the controller."""
+    ap, _ = running
+    start_cap = ap.controller.s.buffer.capacity_max
+    with LocalPrometheus([ap.controller.metrics_at], scrape_s=0.25) as prom:
+        out = ap.config_dir.parent / "online-rollback"
+        r = subprocess.run([sys.executable, "-m", "mbsim", "tune", "--online", "--prometheus", prom.url,
+                            "--netns", rig.client_ns, "--dev", rig.client_dev, "--budget", "3", "--trial-s", "1",
+                            "--slo-ms", "0.001", "--violation-budget", "2", "--dims", "buffer.capacity_max",
+                            "--out", str(out), "--json"], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        changes = PromQL(prom.url).query("mbsim_settings_changes_total")
+    summary = json.loads(r.stdout)
+    assert summary["stopped"] == "violations" and summary["rollbacks"] >= 1
+    doc = json.loads((out / summary["study"] / "result.json").read_text())
+    rollbacks = [e for e in doc["events"] if e["reason"] == "rollback"]
+    assert all(e["after_window_s"] < 1.0 for e in rollbacks)  # within the window after the one that broke
+    assert ap.controller.changes["rollback"] == len(rollbacks) and ap.controller.changes["stop"] == 1
+    assert ap.controller.s.buffer.capacity_max == start_cap
+    by_reason = {labels["reason"]: v for labels, v in changes}
+    assert by_reason.get("rollback", 0) >= 1  # exported as a Prometheus event counter
