@@ -32,7 +32,7 @@ does not have: it is left out.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, StateSetMetricFamily
@@ -40,10 +40,8 @@ from prometheus_client.registry import Collector
 
 from mbsim.errors import ConfigError
 from mbsim.kernel import horn as H
+from mbsim.kernel.controller import Controller, mode_of
 from mbsim.params import to_dict
-
-if TYPE_CHECKING:  # pragma: no cover
-    from mbsim.kernel.controller import Controller
 
 #: latency buckets (s): 50 us to 1 s, finest where the deadline (ms) sits
 BUCKETS = (5e-5, 1e-4, 2e-4, 3e-4, 5e-4, 7.5e-4, 1e-3, 1.5e-3, 2e-3, 3e-3, 4e-3, 5e-3, 7.5e-3, 1e-2, 2e-2, 5e-2,
@@ -73,8 +71,6 @@ class ControllerCollector(Collector):
         self.c = controller
 
     def collect(self) -> Iterator[Any]:
-        from mbsim.kernel.controller import mode_of
-
         c = self.c
         yield GaugeMetricFamily("mbsim_window_seconds", "The window in force.", value=c.window_ms / 1e3)
         yield GaugeMetricFamily("mbsim_capacity_requests", "The in-flight capacity in force.", value=c.capacity)
@@ -111,8 +107,6 @@ class Exporter:
     """The metrics of ``controller``, served on ``addr:port`` (``port`` 0: any free one)."""
 
     def __init__(self, controller: Controller, addr: str, port: int) -> None:
-        from mbsim.kernel.controller import mode_of
-
         self.registry = CollectorRegistry()
         self.registry.register(ControllerCollector(controller))
         self.latency = Histogram("mbsim_response_latency_seconds",

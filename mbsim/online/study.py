@@ -26,7 +26,7 @@ from mbsim.mbb.settings import MbbSettings
 from mbsim.online.loop import Loop, LoopConfig, OnlineResult
 from mbsim.online.prometheus import PromQL
 from mbsim.online.readings import Reading, read
-from mbsim.params import from_dict
+from mbsim.params import from_dict, to_dict
 from mbsim.provenance import provenance
 from mbsim.tuning import space
 
@@ -92,8 +92,6 @@ class ControlTarget:
         return s
 
     def put(self, settings: MbbSettings, reason: str) -> dict[str, Any]:
-        from mbsim.params import to_dict
-
         reply = control.request(self.ns, self.dev, {"op": "set", "settings": to_dict(settings), "reason": reason})
         if not reply.get("ok"):
             raise MbsimError(f"the controller at {self.dev} refused the settings: {reply.get('error')}")

@@ -13,12 +13,11 @@ from mbsim.report.html import Page
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/setup adds it)")
-# the testbed stage runs where the machine has root and BPF (CI has): about a minute
+# the report's own run skips the testbed stage, so that it can run beside the serial tests;
+# test_the_verify_stage_runs_the_testbed_on_both_backends runs that stage alone (serial)
 TINY = {"scenarios": ["db-down"], "policies": ["mbb", "none", "hystrix-tuned"], "reps": 2, "budget": 4,
-        "pareto_budget": 4, "verify_duration_s": 2}
+        "pareto_budget": 4, "verify_duration_s": 2, "verify": False}
 NO_BPF = bpf_available()
-# the report's run verifies on the testbed (as root), and every test here shares that run
-pytestmark = pytest.mark.serial
 
 
 def mbsim(*args, timeout=900):
@@ -69,47 +68,60 @@ def test_every_stage_is_in_the_report(report):
     export = doc["stages"][3]["files"]
     for kind in ("json", "yaml", "header", "object", "attach", "manifest", "crd"):
         assert Path(export[kind]).is_file(), kind
-    verify = doc["stages"][4]
-    if NO_BPF:  # one line says why the stage was skipped
-        assert verify["skipped"] and "(stage skipped)" in r.stdout
-    else:  # the default scenario under the three arms, on the real database and then on the emulated service
-        assert verify["skipped"] is None, verify["skipped"]
-        assert list(verify["data"]) == ["sqlite", "timer"]
-        real = verify["data"]["sqlite"]
-        assert real["backend"] == "sqlite" and "SQLite" in real["what_is_emulated"]
-        assert set(real["scenarios"]["loss12"]) == {"none", "breaker", "horn"}
-        held = [s for s in real["scenarios"] if s.startswith("held-out-")]
-        assert held and all(set(real["scenarios"][s]) == {"none"} for s in held)  # loads the fit never saw
-        assert any(n.startswith("The real database backend's model, fitted on this machine: The article's load "
-                                "function") for n in verify["notes"])
-        assert any(g["goal"].startswith("sqlite backend: held-out-") for g in verify["goals"])
-        data = verify["data"]["timer"]
-        arms = data["scenarios"]["loss12"]
-        assert set(arms) == {"none", "breaker", "horn"}
-        for arm in arms.values():
-            assert arm["p99"]["measured"]["value"] > 0 and arm["p99"]["predicted"]["value"] > 0
-            assert {g["name"] for g in arm["gates"]} == {"rate", "arrivals", "lateness", "independence"}
-        assert arms["horn"]["success_ratio"]["measured"] >= 0.999  # the horn answers everything
-        none = arms["none"]["success_ratio"]  # 12 % loss each way: about 1 % fails even after retries
-        assert none["measured"] < 0.999 and abs(none["error_points"]) < 0.02
-        assert any(g["goal"].startswith("timer backend: loss12: ox-horn success") for g in verify["goals"])
-        # three runs per arm on distinct seeds; a comparison whose runs failed their gates has no verdict
-        for arm in arms.values():
-            assert [x["seed"] for x in arm["runs"]] == [1, 2, 3]
-            passed = sum(1 for x in arm["runs"] if all(g["passed"] for g in x["gates"] if g["name"] != "independence"))
-            for name in ("p50", "success_ratio"):
-                planned = arm["across"]["planned"][name]
-                assert planned["n"] == passed and planned["of"] == 3
-                if passed < 2:
-                    assert planned["status"].startswith("not measured: ")
-        for g in verify["goals"]:
-            assert g["status"] in ("met", "missed") or g["status"].startswith(("not measured: ", "not meaningful: "))
-            assert (g["met"] is None) == (g["status"] not in ("met", "missed"))
-        ratio = next(g for g in data["goals"] if g["goal"].startswith("kernel answer"))
-        assert ratio["value"] == data["kernel_vs_user"]["ratio"]  # measured in this run
-        shown = next(g for g in verify["goals"] if g["goal"].startswith("timer backend: kernel answer"))
-        assert f"{ratio['value']:.1f}x" in shown["value"]
+    verify = doc["stages"][4]  # off in this run's configuration: one line says so
+    assert verify["skipped"] == "verification is off in the run configuration (verify: false)"
+    assert "(stage skipped)" in r.stdout
     assert "report: " in r.stdout and "| model | mbb answers at least 99.9 %" in r.stdout
+
+
+@pytest.mark.serial
+@pytest.mark.skipif(NO_BPF is not None, reason=str(NO_BPF))
+def test_the_verify_stage_runs_the_testbed_on_both_backends(tmp_path):
+    """Stage 5 of the report alone: the default scenario under the three arms, on the real
+    database (fitted first) and then on the emulated service."""
+    from mbsim.formats.settings_file import SettingsFile
+    from mbsim.report.story import RunConfig, stage_verify
+
+    settings = SettingsFile().write(tmp_path / "settings.json")
+    cfg = RunConfig(**(TINY | {"verify": True}), quick=True)
+    st = stage_verify(cfg, str(settings), tmp_path / "report", lambda m: None)
+    verify = {"skipped": st.skipped, "data": st.data, "notes": st.notes, "goals": st.goals}
+    assert verify["skipped"] is None, verify["skipped"]
+    assert list(verify["data"]) == ["sqlite", "timer"]
+    real = verify["data"]["sqlite"]
+    assert real["backend"] == "sqlite" and "SQLite" in real["what_is_emulated"]
+    assert set(real["scenarios"]["loss12"]) == {"none", "breaker", "horn"}
+    held = [s for s in real["scenarios"] if s.startswith("held-out-")]
+    assert held and all(set(real["scenarios"][s]) == {"none"} for s in held)  # loads the fit never saw
+    assert any(n.startswith("The real database backend's model, fitted on this machine: The article's load "
+                            "function") for n in verify["notes"])
+    assert any(g["goal"].startswith("sqlite backend: held-out-") for g in verify["goals"])
+    data = verify["data"]["timer"]
+    arms = data["scenarios"]["loss12"]
+    assert set(arms) == {"none", "breaker", "horn"}
+    for arm in arms.values():
+        assert arm["p99"]["measured"]["value"] > 0 and arm["p99"]["predicted"]["value"] > 0
+        assert {g["name"] for g in arm["gates"]} == {"rate", "arrivals", "lateness", "independence"}
+    assert arms["horn"]["success_ratio"]["measured"] >= 0.999  # the horn answers everything
+    none = arms["none"]["success_ratio"]  # 12 % loss each way: about 1 % fails even after retries
+    assert none["measured"] < 0.999 and abs(none["error_points"]) < 0.02
+    assert any(g["goal"].startswith("timer backend: loss12: ox-horn success") for g in verify["goals"])
+    # three runs per arm on distinct seeds; a comparison whose runs failed their gates has no verdict
+    for arm in arms.values():
+        assert [x["seed"] for x in arm["runs"]] == [1, 2, 3]
+        passed = sum(1 for x in arm["runs"] if all(g["passed"] for g in x["gates"] if g["name"] != "independence"))
+        for name in ("p50", "success_ratio"):
+            planned = arm["across"]["planned"][name]
+            assert planned["n"] == passed and planned["of"] == 3
+            if passed < 2:
+                assert planned["status"].startswith("not measured: ")
+    for g in verify["goals"]:
+        assert g["status"] in ("met", "missed") or g["status"].startswith(("not measured: ", "not meaningful: "))
+        assert (g["met"] is None) == (g["status"] not in ("met", "missed"))
+    ratio = next(g for g in data["goals"] if g["goal"].startswith("kernel answer"))
+    assert ratio["value"] == data["kernel_vs_user"]["ratio"]  # measured in this run
+    shown = next(g for g in verify["goals"] if g["goal"].startswith("timer backend: kernel answer"))
+    assert f"{ratio['value']:.1f}x" in shown["value"]
 
 
 def test_the_report_is_readable_offline(report):
