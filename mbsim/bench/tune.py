@@ -202,7 +202,7 @@ def plot(out: dict[str, Any], path: Path) -> None:
         ax.set_yscale("log")
         ax.set_xlabel("evaluations")
         ax.set_ylabel(f"regret: best so far - best found ({pr['objective']} ms + penalties)")
-        ax.set_title(f"{pr['problem']}: {len(pr['dims'])} dims, snapshot <= {pr['max_fallback']:.0%} "
+        ax.set_title(f"{pr['problem']}: {len(pr['dims'])} dims, snapshot <= {pr['max_fallback']:.1%} "
                      f"(median, band 25-75 % of {pr['runs']} runs)", fontsize=10)
         ax.legend(fontsize=7)
         ax.grid(True, which="both", alpha=0.3)
@@ -256,7 +256,7 @@ def format(out: dict[str, Any]) -> str:
     lines = []
     for pr in out["problems"]:
         lines.append(f"problem {pr['problem']}: {pr['objective']} + penalties on {pr['scenario']} (quick), "
-                     f"{len(pr['dims'])} dims, snapshot <= {pr['max_fallback']:.0%}")
+                     f"{len(pr['dims'])} dims, snapshot <= {pr['max_fallback']:.1%}")
         lines.append(f"  article's defaults {pr['default_value']:.4g}; best of {pr['random_evaluations']} random "
                      f"{pr['best_random']:.4g} ({pr['random_feasible']} feasible); target {pr['target']:.4g}; random "
                      f"search needs {pr['random_evaluations_to_target_expected']:.1f} evaluations (expected)")
