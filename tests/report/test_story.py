@@ -5,6 +5,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kernel_fixtures import bpf_available
@@ -15,7 +16,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 needs_chromium = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/setup adds it)")
 # the report's own run skips the testbed stage, so that it can run beside the serial tests;
 # test_the_verify_stage_runs_the_testbed_on_both_backends runs that stage alone (serial)
-TINY = {"scenarios": ["db-down"], "policies": ["mbb", "none", "hystrix-tuned"], "reps": 2, "budget": 4,
+TINY: dict[str, Any] = {"scenarios": ["db-down"], "policies": ["mbb", "none", "hystrix-tuned"], "reps": 2, "budget": 4,
         "pareto_budget": 4, "verify_duration_s": 2, "verify": False}
 NO_BPF = bpf_available()
 
@@ -85,7 +86,7 @@ def test_the_verify_stage_runs_the_testbed_on_both_backends(tmp_path):
     settings = SettingsFile().write(tmp_path / "settings.json")
     cfg = RunConfig(**(TINY | {"verify": True}), quick=True)
     st = stage_verify(cfg, str(settings), tmp_path / "report", lambda m: None)
-    verify = {"skipped": st.skipped, "data": st.data, "notes": st.notes, "goals": st.goals}
+    verify: dict[str, Any] = {"skipped": st.skipped, "data": st.data, "notes": st.notes, "goals": st.goals}
     assert verify["skipped"] is None, verify["skipped"]
     assert list(verify["data"]) == ["sqlite", "timer"]
     real = verify["data"]["sqlite"]
