@@ -42,7 +42,8 @@ def test_done_when_command_prints_every_metric():
     (["simulate", "--set", "bogus=1"], "unknown parameter 'bogus'"),
     (["simulate", "--policy", "none", "--set", "buffer.window_min_ms=60"], "policy 'none' has"),
     (["simulate", "--duration", "-3"], "--duration: must be a number in (0, 86400]"),
-    (["bench", "nothing"], "argument TARGET: invalid choice: 'nothing' (choose from 'sim', 'bpf', 'tune', 'rig', 'hotload')"),
+    (["bench", "nothing"],
+     "argument TARGET: invalid choice: 'nothing' (choose from 'sim', 'bpf', 'tune', 'rig', 'hotload')"),
     (["simulate", "--seed", "x"], "a seed is an integer in [0, 2**63)"),
 ])
 def test_bad_input_is_one_line_without_traceback(args, message):
