@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,19 @@ class UdpClient:
 
     def close(self) -> None:
         self.sock.close()
+
+
+def udp_rig(prefix: str) -> Iterator[Rig]:
+    """A rig with a plain UDP server and client on it (``rig.server``, ``rig.client``), for a
+    fixture to yield; everything mbsim attached is removed afterwards."""
+    from mbsim.kernel import tc
+
+    with Rig(prefix=prefix) as r:
+        server = UdpServer(r)
+        server.start()
+        client = UdpClient(r)
+        r.server, r.client = server, client  # type: ignore[attr-defined]  # the concrete object's own attribute
+        yield r
+        client.close()
+        server.stop()
+    tc.detach_mine()

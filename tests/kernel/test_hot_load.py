@@ -5,12 +5,12 @@ import time
 from typing import Any
 
 import pytest
-from kernel_fixtures import UdpClient, UdpServer, needs_bpf
+from kernel_fixtures import needs_bpf, udp_rig
 
 from mbsim.kernel import control, tc
 from mbsim.kernel import horn as H
 from mbsim.kernel.apply import Applied
-from mbsim.kernel.rig import SERVER_ADDR, Rig
+from mbsim.kernel.rig import SERVER_ADDR
 from mbsim.mbb.settings import MbbSettings
 from mbsim.params import override, to_dict
 
@@ -20,15 +20,7 @@ UPSTREAM = f"{SERVER_ADDR}:7000"
 
 @pytest.fixture
 def rig():
-    with Rig(prefix="mbh") as r:
-        server = UdpServer(r)
-        server.start()
-        client = UdpClient(r)
-        r.server, r.client = server, client  # type: ignore[attr-defined]
-        yield r
-        client.close()
-        server.stop()
-    tc.detach_mine()
+    yield from udp_rig("mbh")
 
 
 def applied(rig, exported, **kw):

@@ -8,11 +8,10 @@ import threading
 import time
 
 import pytest
-from kernel_fixtures import UdpClient, UdpServer, needs_bpf
+from kernel_fixtures import needs_bpf, udp_rig
 
-from mbsim.kernel import tc
 from mbsim.kernel.apply import Applied
-from mbsim.kernel.rig import SERVER_ADDR, Rig
+from mbsim.kernel.rig import SERVER_ADDR
 from mbsim.online.prometheus import LocalPrometheus, PrometheusUnavailable, PromQL
 from mbsim.online.readings import read
 
@@ -22,15 +21,7 @@ UPSTREAM = f"{SERVER_ADDR}:7000"
 
 @pytest.fixture
 def rig():
-    with Rig(prefix="mbp") as r:
-        server = UdpServer(r)
-        server.start()
-        client = UdpClient(r)
-        r.server, r.client = server, client  # type: ignore[attr-defined]
-        yield r
-        client.close()
-        server.stop()
-    tc.detach_mine()
+    yield from udp_rig("mbp")
 
 
 class Load(threading.Thread):
